@@ -1,0 +1,109 @@
+"""xfv's setup, after the venv exists: fetch and check everything, convert the models, export their
+gradient graphs. Idempotent: what is present with the right sha256 is left alone, so a second run
+does nothing and needs no network. Called by `scripts/setup` (which makes the venv first).
+
+    python -m xfv_tools.setup [--skip-photos] [--skip-gradients]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from . import fetch, paths
+from .fetch import SetupError, log, sha256_file
+
+# Models the setup converts, in order. Each has a card models/<name>.toml whose
+# [converted].converter names the module with `convert(src, dst)`.
+MODELS = ("yunet", "sface", "mobilefacenet", "dlib")
+
+
+def read_card(name: str) -> dict:
+    path = paths.MODELS / f"{name}.toml"
+    with open(path, "rb") as f:
+        card = tomllib.load(f)
+    card["_path"] = path
+    return card
+
+
+def convert_model(name: str) -> Path:
+    """models/<file> from the card's source, unless it is already there with the card's sha256."""
+    card = read_card(name)
+    conv = card["converted"]
+    dst = paths.MODELS / conv["file"]
+    want = conv.get("sha256", "")
+    if dst.is_file() and sha256_file(dst) == want:
+        return dst
+    src = fetch.source_file_for(_package_key(card), card["source"]["path"])
+    module = importlib.import_module(conv["converter"])
+    log(f"converting {name}: {src.name} -> {dst.name} ({conv['converter']})")
+    t0 = time.perf_counter()
+    tmp = dst.with_name(dst.name + ".partial")
+    module.convert(src, tmp)
+    os.replace(tmp, dst)
+    got = sha256_file(dst)
+    if got != want:
+        # The tests check the conversion against the original runtime; a different hash means a
+        # different (not necessarily wrong) conversion - say so loudly rather than hide it.
+        log(
+            f"warning: {dst} has sha256 {got}, the card {card['_path'].name} records {want}. "
+            "The converted graph differs from the one the card describes; the conversion tests "
+            "(scripts/tests/test_convert_*.py) tell whether it is still faithful."
+        )
+    log(f"converted {name} in {time.perf_counter() - t0:.1f} s")
+    return dst
+
+
+def _package_key(card: dict) -> str:
+    src = card["source"]
+    for key, pkg in fetch.packages().items():
+        if pkg.name == src["package"] and pkg.version == src["version"]:
+            return key
+    raise SetupError(f"{card['_path']}: source package {src['package']}=={src['version']} is not in sources.toml")
+
+
+def export_gradients(name: str) -> Path | None:
+    """models/<name>.grad.onnx: the gradient-augmented graph (see docs/gradient-graph.md)."""
+    try:
+        export = importlib.import_module("xfv_tools.export")
+    except ImportError:
+        log("gradient export not available yet (xfv_tools.export); skipping gradient graphs")
+        return None
+    card = read_card(name)
+    src = paths.MODELS / card["converted"]["file"]
+    dst = paths.MODELS / f"{name}.grad.onnx"
+    return export.ensure_gradient_graph(src, card["_path"], dst)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="xfv-setup", description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-photos", action="store_true", help="do not fetch the photo sets")
+    ap.add_argument("--skip-gradients", action="store_true", help="do not export gradient graphs")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        fetch.install_library()
+        for name in MODELS:
+            if (paths.MODELS / f"{name}.toml").exists():
+                convert_model(name)
+        if not args.skip_gradients:
+            for name in MODELS:
+                card_path = paths.MODELS / f"{name}.toml"
+                if card_path.exists() and read_card(name).get("kind") == "recognition":
+                    export_gradients(name)
+        if not args.skip_photos:
+            fetch.ensure_photos()
+    except SetupError as e:
+        log(f"error: {e}")
+        return 1
+    log(f"setup complete in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
