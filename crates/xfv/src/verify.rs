@@ -1,0 +1,213 @@
+//! Verification of a pair: two image files -> crops -> embeddings -> score -> Accept/Reject.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{ArrayD, ArrayView4, Axis, stack};
+use serde::Serialize;
+use xfv_core::{CropOrigin, ModelCard, ModelKind, Verdict};
+use xfv_preprocess::{DetectorBackend, FaceDetector, Mode, Preprocessor};
+use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, Runtime, RuntimeOptions};
+
+use crate::{Error, checked_model_file, default_models_dir, resolve_card};
+
+/// The detector's card name in the models folder.
+const DETECTOR: &str = "yunet";
+
+/// The runtime's detector session as the preprocessing's detector backend.
+struct OrtDetector(DetectorModel);
+
+impl DetectorBackend for OrtDetector {
+    fn infer(
+        &mut self,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<HashMap<String, ArrayD<f32>>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.run(input)?)
+    }
+}
+
+/// Builds a [`Verifier`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct VerifierBuilder {
+    model: String,
+    models_dir: Option<PathBuf>,
+    ep: EpRequest,
+    mode: Mode,
+    threshold: Option<f32>,
+    runtime: RuntimeOptions,
+}
+
+impl VerifierBuilder {
+    /// Starts with a model name (`sface`), card (`x.toml`) or ONNX file with its card beside it.
+    pub fn new(model: impl Into<String>) -> Self {
+        VerifierBuilder {
+            model: model.into(),
+            models_dir: None,
+            ep: EpRequest::cpu(),
+            mode: Mode::Detect,
+            threshold: None,
+            runtime: RuntimeOptions::default(),
+        }
+    }
+
+    /// Where model cards and converted models are (default: [`default_models_dir`]).
+    pub fn models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.models_dir = Some(dir.into());
+        self
+    }
+
+    /// Execution provider(s) for the recognition model and the detector.
+    pub fn ep(mut self, ep: EpRequest) -> Self {
+        self.ep = ep;
+        self
+    }
+
+    /// Detect and align (default) or take inputs as aligned crops.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Overrides the card's decision threshold.
+    pub fn threshold(mut self, threshold: Option<f32>) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// ONNX Runtime library and threads.
+    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
+        self.runtime = options;
+        self
+    }
+
+    /// Loads the model (checking its sha256 against its card) and, in detect mode, the detector.
+    pub fn build(self) -> Result<Verifier, Error> {
+        let dir = self.models_dir.unwrap_or_else(default_models_dir);
+        let card = resolve_card(&self.model, &dir)?;
+        let manifest = card.manifest()?;
+        let path = checked_model_file(&card)?;
+        let rt = Runtime::new(self.runtime)?;
+        let model = EmbeddingModel::load(&rt, &path, &manifest, &self.ep)?;
+        let mut pre = Preprocessor::builder(manifest);
+        if self.mode == Mode::Detect {
+            let det_card = resolve_card(DETECTOR, &dir)?;
+            if det_card.kind != ModelKind::Detector {
+                return Err(xfv_core::Error::CardInvalid {
+                    path: dir.join(format!("{DETECTOR}.toml")),
+                    reason: "expected a detector card".into(),
+                }
+                .into());
+            }
+            let det_path = checked_model_file(&det_card)?;
+            let det = DetectorModel::load(&rt, &det_path, &det_card.input, &self.ep)?;
+            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
+        }
+        let threshold = self
+            .threshold
+            .unwrap_or(card.embedding.as_ref().map_or(0.0, |e| e.threshold));
+        Ok(Verifier {
+            pre: pre.build(),
+            model,
+            card,
+            mode: self.mode,
+            threshold,
+        })
+    }
+}
+
+/// Time spent per stage, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimings {
+    /// Decode + detect + align + to tensor, both images.
+    pub preprocess_ms: f64,
+    /// Embedding network, both images in one batch.
+    pub embed_ms: f64,
+}
+
+/// The outcome of verifying one pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Model name.
+    pub model: String,
+    /// Execution provider that ran the model.
+    pub ep: String,
+    /// True when a fallback provider ran instead of the first requested.
+    pub ep_fell_back: bool,
+    /// Score, threshold and decision.
+    pub verdict: Verdict,
+    /// Where the two crops came from (detections, landmarks, transforms).
+    pub a: CropOrigin,
+    /// Second image.
+    pub b: CropOrigin,
+    /// Time per stage.
+    pub timings: StageTimings,
+}
+
+/// Verifies pairs of face images with one model.
+#[derive(Debug)]
+pub struct Verifier {
+    pre: Preprocessor,
+    model: EmbeddingModel,
+    card: ModelCard,
+    mode: Mode,
+    threshold: f32,
+}
+
+impl Verifier {
+    /// Shorthand for [`VerifierBuilder::new`].
+    pub fn builder(model: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder::new(model)
+    }
+
+    /// The model's card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// The decision threshold in use.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Verifies one pair of image files.
+    pub fn verify(&mut self, a: &Path, b: &Path) -> Result<VerifyReport, Error> {
+        let t0 = Instant::now();
+        let manifest = self.pre.manifest().clone();
+        let fa = self.pre.prepare(a, self.mode)?;
+        let fb = self.pre.prepare(b, self.mode)?;
+        let ta = fa.to_tensor(&manifest)?;
+        let tb = fb.to_tensor(&manifest)?;
+        let batch = stack(Axis(0), &[ta.view(), tb.view()]).map_err(|_| {
+            xfv_preprocess::Error::ShapeMismatch {
+                tensor: "pair batch".into(),
+                expected: ta.shape().to_vec(),
+                got: tb.shape().to_vec(),
+            }
+        })?;
+        let t1 = Instant::now();
+        let emb = self.model.embed(batch.view())?;
+        let t2 = Instant::now();
+        let comparison = manifest.embedding.comparison;
+        let verdict = Verdict::from_embeddings(
+            comparison,
+            &emb.values.row(0).to_vec(),
+            &emb.values.row(1).to_vec(),
+            self.threshold,
+        );
+        let info = self.model.info();
+        Ok(VerifyReport {
+            model: self.card.name.clone(),
+            ep: info.ep.to_string(),
+            ep_fell_back: info.fell_back,
+            verdict,
+            a: fa.origin,
+            b: fb.origin,
+            timings: StageTimings {
+                preprocess_ms: (t1 - t0).as_secs_f64() * 1e3,
+                embed_ms: (t2 - t1).as_secs_f64() * 1e3,
+            },
+        })
+    }
+}
