@@ -120,3 +120,117 @@ pub fn warp_affine(image: &RgbImage, crop_to_image: &Affine, width: u32, height:
         Rgb(out.map(|v| v.round().clamp(0.0, 255.0) as u8))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn similarity(scale: f32, angle: f32, t: [f32; 2]) -> Affine {
+        let (s, c) = angle.sin_cos();
+        [[scale * c, -scale * s, t[0]], [scale * s, scale * c, t[1]]]
+    }
+
+    #[test]
+    fn recovers_a_known_similarity_exactly() {
+        let truth = similarity(1.7, 0.4, [12.0, -3.5]);
+        let src = [
+            [10.0, 20.0],
+            [50.0, 22.0],
+            [30.0, 40.0],
+            [15.0, 60.0],
+            [45.0, 61.0],
+        ];
+        let dst = src.map(|p| apply_affine(&truth, p));
+        let m = similarity_transform(&src, &dst).expect("non-degenerate");
+        for r in 0..2 {
+            for c in 0..3 {
+                assert!((m[r][c] - truth[r][c]).abs() < 1e-4, "{m:?} vs {truth:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn never_returns_a_reflection() {
+        // dst is src mirrored: the best similarity has positive determinant.
+        let src = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]];
+        let dst = src.map(|[x, y]| [-x, y]);
+        let m = similarity_transform(&src, &dst).expect("non-degenerate");
+        assert!(m[0][0] * m[1][1] - m[0][1] * m[1][0] >= 0.0);
+    }
+
+    #[test]
+    fn degenerate_inputs_give_none() {
+        let p = [[3.0, 4.0]; 5];
+        assert!(similarity_transform(&p, &[[0.0, 1.0]; 5]).is_none());
+        assert!(similarity_transform(&[[0.0, 0.0]], &[[1.0, 1.0]]).is_none());
+        assert!(similarity_transform(&[[0.0, 0.0], [1.0, 0.0]], &[[1.0, 1.0]]).is_none());
+        assert!(invert_affine(&[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]]).is_none());
+    }
+
+    #[test]
+    fn inverse_round_trips() {
+        let m = similarity(0.8, -1.1, [100.0, 7.0]);
+        let inv = invert_affine(&m).expect("invertible");
+        let p = [13.0, -42.0];
+        let q = apply_affine(&inv, apply_affine(&m, p));
+        assert!(
+            (q[0] - p[0]).abs() < 1e-3 && (q[1] - p[1]).abs() < 1e-3,
+            "{q:?}"
+        );
+    }
+
+    fn test_image() -> RgbImage {
+        RgbImage::from_fn(23, 17, |x, y| {
+            Rgb([(x * 11) as u8, (y * 15) as u8, ((x * y) % 256) as u8])
+        })
+    }
+
+    #[test]
+    fn warp_by_integer_translation_copies_pixels() {
+        let img = test_image();
+        let out = warp_affine(&img, &[[1.0, 0.0, 3.0], [0.0, 1.0, 2.0]], 10, 8);
+        for (u, v, p) in out.enumerate_pixels() {
+            assert_eq!(p, img.get_pixel(u + 3, v + 2));
+        }
+    }
+
+    #[test]
+    fn warp_matches_a_direct_bilinear_computation() {
+        let img = test_image();
+        let m = similarity(0.9, 0.3, [4.25, 1.5]);
+        let out = warp_affine(&img, &m, 20, 15);
+        for (u, v, p) in out.enumerate_pixels() {
+            let x = m[0][0] * u as f32 + m[0][1] * v as f32 + m[0][2];
+            let y = m[1][0] * u as f32 + m[1][1] * v as f32 + m[1][2];
+            let (x0, y0) = (x.floor(), y.floor());
+            let (fx, fy) = (x - x0, y - y0);
+            let get = |xi: f32, yi: f32, c: usize| -> f32 {
+                if xi < 0.0 || yi < 0.0 || xi >= 23.0 || yi >= 17.0 {
+                    0.0
+                } else {
+                    f32::from(img.get_pixel(xi as u32, yi as u32).0[c])
+                }
+            };
+            for c in 0..3 {
+                let want = get(x0, y0, c) * (1.0 - fx) * (1.0 - fy)
+                    + get(x0 + 1.0, y0, c) * fx * (1.0 - fy)
+                    + get(x0, y0 + 1.0, c) * (1.0 - fx) * fy
+                    + get(x0 + 1.0, y0 + 1.0, c) * fx * fy;
+                assert!(
+                    (f32::from(p.0[c]) - want).abs() <= 0.5 + 1e-3,
+                    "({u},{v}) c{c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn outside_the_image_is_black() {
+        let img = RgbImage::from_pixel(4, 4, Rgb([200, 100, 50]));
+        let out = warp_affine(&img, &[[1.0, 0.0, -10.0], [0.0, 1.0, 0.0]], 4, 4);
+        assert!(out.pixels().all(|p| p.0 == [0, 0, 0]));
+        // Half a pixel beyond the right edge: half the brightness.
+        let out = warp_affine(&img, &[[1.0, 0.0, 3.5], [0.0, 1.0, 0.0]], 1, 1);
+        assert_eq!(out.get_pixel(0, 0).0, [100, 50, 25]);
+    }
+}

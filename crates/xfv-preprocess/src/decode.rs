@@ -233,3 +233,32 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_end_marker_is_found_after_the_scan_only() {
+        // SOI, APP1 holding a thumbnail's FFD9, SOS, data, EOI.
+        let app1 = [0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00];
+        let sos = [0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02];
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend_from_slice(&app1);
+        jpeg.extend_from_slice(&sos);
+        jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34]);
+        assert!(!jpeg_has_end_marker(&jpeg));
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(jpeg_has_end_marker(&jpeg));
+        assert!(!jpeg_has_end_marker(&[0xFF, 0xD8, 0x00]));
+    }
+
+    #[test]
+    fn truncation_words_are_recognised() {
+        assert!(looks_truncated(
+            "I/O errors Not enough bytes, expected 162 but found 89"
+        ));
+        assert!(looks_truncated("unexpected EOF"));
+        assert!(!looks_truncated("invalid Huffman table"));
+    }
+}

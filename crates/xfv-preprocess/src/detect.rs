@@ -298,3 +298,182 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let union = a[2] * a[3] + b[2] * b[3] - inter;
     if union > 0.0 { inter / union } else { 0.0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    fn yunet_input() -> InputSpec {
+        InputSpec {
+            width_px: 640,
+            height_px: 640,
+            colour_order: xfv_core::ColourOrder::Bgr,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        }
+    }
+
+    fn yunet_spec() -> DetectorSpec {
+        DetectorSpec {
+            strides: vec![8, 16, 32],
+            score_threshold: 0.6,
+            nms_iou: 0.3,
+        }
+    }
+
+    /// Heads with zero scores everywhere, shaped `[1, anchors, c]`.
+    fn empty_heads() -> HashMap<String, ArrayD<f32>> {
+        let mut out = HashMap::new();
+        for s in [8usize, 16, 32] {
+            let n = (640 / s) * (640 / s);
+            for (name, c) in [("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)] {
+                out.insert(
+                    format!("{name}_{s}"),
+                    Array3::<f32>::zeros((1, n, c)).into_dyn(),
+                );
+            }
+        }
+        out
+    }
+
+    fn set_anchor(
+        heads: &mut HashMap<String, ArrayD<f32>>,
+        stride: usize,
+        row: usize,
+        col: usize,
+        cls_obj: [f32; 2],
+        bbox: [f32; 4],
+        kps: [f32; 10],
+    ) {
+        let i = row * (640 / stride) + col;
+        let mut put = |name: &str, values: &[f32]| {
+            let t = heads.get_mut(&format!("{name}_{stride}")).expect("head");
+            for (k, v) in values.iter().enumerate() {
+                t[[0, i, k]] = *v;
+            }
+        };
+        put("cls", &cls_obj[..1]);
+        put("obj", &cls_obj[1..]);
+        put("bbox", &bbox);
+        put("kps", &kps);
+    }
+
+    #[test]
+    fn decodes_a_known_box_and_landmarks() {
+        let mut heads = empty_heads();
+        let kps = [0.1, 0.2, 1.5, 0.3, 0.8, 1.0, 0.2, 1.7, 1.4, 1.6];
+        set_anchor(
+            &mut heads,
+            16,
+            10,
+            20,
+            [0.81, 1.0],
+            [0.5, 0.25, 5f32.ln(), 6f32.ln()],
+            kps,
+        );
+        let found = decode_heads(&heads, &yunet_spec(), &yunet_input()).expect("decode");
+        assert_eq!(found.len(), 1);
+        let d = &found[0];
+        assert!((d.score - 0.9).abs() < 1e-6);
+        let want_box = [328.0 - 40.0, 164.0 - 48.0, 80.0, 96.0];
+        for k in 0..4 {
+            assert!((d.bbox_px[k] - want_box[k]).abs() < 1e-3, "{:?}", d.bbox_px);
+        }
+        for j in 0..5 {
+            let want = [(20.0 + kps[2 * j]) * 16.0, (10.0 + kps[2 * j + 1]) * 16.0];
+            assert!((d.landmarks_px[j][0] - want[0]).abs() < 1e-4);
+            assert!((d.landmarks_px[j][1] - want[1]).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn scores_below_threshold_and_out_of_range_heads_are_handled() {
+        let mut heads = empty_heads();
+        // sqrt(0.5 * 0.5) = 0.5 < 0.6: dropped.
+        set_anchor(&mut heads, 8, 1, 1, [0.5, 0.5], [0.0; 4], [0.0; 10]);
+        // cls above 1 is clamped: sqrt(1 * 0.49) = 0.7: kept.
+        set_anchor(&mut heads, 32, 3, 3, [1.7, 0.49], [0.0; 4], [0.0; 10]);
+        let found = decode_heads(&heads, &yunet_spec(), &yunet_input()).expect("decode");
+        assert_eq!(found.len(), 1);
+        assert!((found[0].score - 0.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_batchless_head_is_accepted_and_a_wrong_shape_is_named() {
+        let mut heads = empty_heads();
+        let t = heads.remove("kps_8").expect("kps_8");
+        heads.insert("kps_8".into(), t.index_axis_move(ndarray::Axis(0), 0));
+        assert!(decode_heads(&heads, &yunet_spec(), &yunet_input()).is_ok());
+
+        heads.insert("obj_16".into(), ArrayD::zeros(vec![1, 1600, 2]));
+        let err = decode_heads(&heads, &yunet_spec(), &yunet_input()).expect_err("shape");
+        assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("obj_16"), "{err}");
+
+        heads.remove("obj_16");
+        let err = decode_heads(&heads, &yunet_spec(), &yunet_input()).expect_err("missing");
+        assert!(
+            matches!(err, Error::MissingOutput { ref name, .. } if name == "obj_16"),
+            "{err}"
+        );
+    }
+
+    fn det(bbox_px: [f32; 4], score: f32) -> Detection {
+        Detection {
+            bbox_px,
+            score,
+            landmarks_px: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let dets = vec![
+            det([0.0, 0.0, 10.0, 10.0], 0.7),
+            det([1.0, 1.0, 10.0, 10.0], 0.9),
+            det([50.0, 50.0, 10.0, 10.0], 0.65),
+            // IoU with the best = 25 / 175 < 0.3: kept.
+            det([6.0, 6.0, 10.0, 10.0], 0.8),
+        ];
+        let kept = nms(dets, 0.3);
+        let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
+        assert_eq!(scores, vec![0.9, 0.8, 0.65]);
+    }
+
+    #[test]
+    fn iou_of_known_boxes() {
+        assert_eq!(iou(&[0.0, 0.0, 2.0, 2.0], &[1.0, 0.0, 2.0, 2.0]), 2.0 / 6.0);
+        assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[5.0, 5.0, 1.0, 1.0]), 0.0);
+        assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn letterbox_scales_pads_and_maps_back() {
+        let image = RgbImage::from_pixel(1280, 960, image::Rgb([10, 20, 30]));
+        let lb = Letterbox::new(&image, &yunet_input());
+        assert_eq!(lb.tensor.shape(), &[1, 3, 640, 640]);
+        assert_eq!((lb.scale_x, lb.scale_y), (0.5, 0.5));
+        // BGR, raw 0..255; padding below row 480 is zero.
+        assert_eq!(lb.tensor[[0, 0, 100, 100]], 30.0);
+        assert_eq!(lb.tensor[[0, 2, 100, 100]], 10.0);
+        assert_eq!(lb.tensor[[0, 0, 479, 639]], 30.0);
+        assert_eq!(lb.tensor[[0, 1, 480, 0]], 0.0);
+        let d = lb.to_image(&Detection {
+            bbox_px: [100.0, 50.0, 40.0, 60.0],
+            score: 0.9,
+            landmarks_px: [[110.0, 70.0]; 5],
+        });
+        assert_eq!(d.bbox_px, [200.5, 100.5, 80.0, 120.0]);
+        assert_eq!(d.landmarks_px[0], [220.5, 140.5]);
+    }
+
+    #[test]
+    fn letterbox_upscales_small_images() {
+        let image = RgbImage::from_pixel(100, 320, image::Rgb([1, 2, 3]));
+        let lb = Letterbox::new(&image, &yunet_input());
+        assert_eq!((lb.scale_x, lb.scale_y), (2.0, 2.0));
+        assert_eq!(lb.tensor[[0, 0, 639, 199]], 3.0);
+        assert_eq!(lb.tensor[[0, 0, 639, 200]], 0.0);
+    }
+}
