@@ -241,3 +241,202 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---------------------------------------------------------------------------------------------------
+# synthetic nets for the export tests (built in memory, not committed)
+# ---------------------------------------------------------------------------------------------------
+def iresnet_like(h: int = 16, dim: int = 8, seed: int = 10) -> onnx.ModelProto:
+    """IResNet-style: conv-BN-PRelu stem, BN-conv-BN-PRelu-conv/2-BN residual block with a strided
+    1x1 shortcut, BN-Flatten-Gemm-BN1d head."""
+    n = Net("iresnet_like", h, h, seed)
+    a = n.prelu(n.bn(n.conv("input", 3, 8, bias=False), 8), 8)
+    r = n.bn(a, 8)
+    r = n.prelu(n.bn(n.conv(r, 8, 8, bias=False), 8), 8)
+    r = n.bn(n.conv(r, 8, 16, stride=2, bias=False), 16)
+    s = n.bn(n.conv(a, 8, 16, k=1, stride=2, pad=0, bias=False), 16)
+    a = n.op("Add", [r, s])
+    a = n.op("Dropout", [n.bn(a, 16)])
+    f = n.op("Flatten", [a], axis=1)
+    e = n.gemm(f, 16 * (h // 2) ** 2, dim)
+    return n.model(n.bn(e, dim))
+
+
+def mobilefacenet_like(h: int = 16, dim: int = 8, seed: int = 11) -> onnx.ModelProto:
+    """MobileFaceNet-style: strided stem, depthwise, inverted bottlenecks (stride 2 and residual),
+    1x1 conv, global depthwise conv (GDC), linear embedding; TF-style asymmetric pads."""
+    n = Net("mobilefacenet_like", h, h, seed)
+    a = n.prelu(n.bn(n.conv("input", 3, 8, stride=2, pad=[0, 0, 1, 1], bias=False), 8), 8)
+    a = n.prelu(n.bn(n.conv(a, 8, 8, group=8, bias=False), 8), 8)
+    b = n.prelu(n.bn(n.conv(a, 8, 16, k=1, pad=0, bias=False), 16), 16)
+    b = n.prelu(n.bn(n.conv(b, 16, 16, stride=2, pad=[0, 0, 1, 1], group=16, bias=False), 16), 16)
+    a = n.bn(n.conv(b, 16, 8, k=1, pad=0, bias=False), 8)
+    b = n.prelu(n.bn(n.conv(a, 8, 16, k=1, pad=0, bias=False), 16), 16)
+    b = n.prelu(n.bn(n.conv(b, 16, 16, group=16, bias=False), 16), 16)
+    a = n.op("Add", [a, n.bn(n.conv(b, 16, 8, k=1, pad=0, bias=False), 8)])
+    a = n.prelu(n.bn(n.conv(a, 8, 16, k=1, pad=0, bias=False), 16), 16)
+    a = n.bn(n.conv(a, 16, 16, k=h // 4, pad=0, group=16, bias=False), 16)   # GDC
+    f = n.op("Flatten", [a], axis=1)
+    return n.model(n.gemm(f, 16, dim))
+
+
+def dlib_like(h: int = 18, dim: int = 8, seed: int = 12) -> onnx.ModelProto:
+    """dlib ResNet-style: 7x7/2 stem, MaxPool 3x3/2, residual block whose shortcut is AveragePool 2x2/2
+    plus a channel Pad, GlobalAveragePool, Gemm."""
+    n = Net("dlib_like", h, h, seed)
+    a = n.op("Relu", [n.conv("input", 3, 4, k=7, stride=2, pad=0)])       # 18 -> 6
+    a = n.op("MaxPool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])   # 6 -> 3... keep size
+    r = n.op("Relu", [n.conv(a, 4, 8, stride=2)])
+    r = n.conv(r, 8, 8)
+    s = n.op("AveragePool", [a], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=0)
+    s = n.op("Pad", [s, n.init([0, 0, 0, 0, 0, 4, 0, 0], "pads", np.int64)], mode="constant")
+    a = n.op("Relu", [n.op("Add", [r, s])])
+    f = n.op("Flatten", [n.op("GlobalAveragePool", [a])], axis=1)
+    return n.model(n.gemm(f, 8, dim))
+
+
+def _tail(n: Net, x: str, c: int, sp: int, dim: int) -> str:
+    f = n.op("Flatten", [x], axis=1)
+    return n.gemm(f, c * sp, dim)
+
+
+def zoo_activations(seed: int = 20) -> onnx.ModelProto:
+    n = Net("zoo_activations", 8, 8, seed)
+    a = n.conv("input", 3, 6)
+    branches = [
+        n.op("LeakyRelu", [a], alpha=0.1),
+        n.op("Clip", [a, n.init(0.0), n.init(6.0)]),
+        n.op("HardSwish", [a]),
+        n.op("Mul", [a, n.op("HardSigmoid", [a], alpha=0.2, beta=0.5)]),
+        n.op("Sigmoid", [a]),
+        n.op("Tanh", [a]),
+        n.op("Elu", [a], alpha=0.7),
+        n.op("Softplus", [a]),
+        n.op("Relu", [a]),
+        n.op("Neg", [n.op("Abs", [a])]),
+    ]
+    acc = branches[0]
+    for i, b in enumerate(branches[1:]):
+        scale = n.rand((6, 1, 1) if i % 2 else (1, 6, 1, 1), 0.5, "s")
+        acc = n.op("Add", [acc, n.op("Mul", [b, scale])])
+    acc = n.op("Sub", [acc, n.rand((8,), 0.1, "s")])
+    acc = n.op("Div", [acc, n.init(1.5)])
+    return n.model(_tail(n, acc, 6, 64, 5))
+
+
+def zoo_math(seed: int = 21) -> onnx.ModelProto:
+    n = Net("zoo_math", 6, 6, seed)
+    a = n.conv("input", 3, 4)
+    p = n.op("Add", [n.op("Mul", [a, a]), n.init(1.0)])                      # positive
+    b = n.op("Sqrt", [p])
+    b = n.op("Add", [b, n.op("Pow", [p, n.init(1.5)])])
+    b = n.op("Add", [b, n.op("Reciprocal", [p])])
+    b = n.op("Add", [b, n.op("Log", [p])])
+    b = n.op("Add", [b, n.op("Exp", [n.op("Mul", [a, n.init(0.3)])])])
+    b = n.op("Add", [b, n.op("Div", [a, p])])                                # both operands active
+    b = n.op("Add", [b, n.op("Max", [a, n.op("Neg", [a])])])
+    b = n.op("Add", [b, n.op("Min", [a, n.init(0.2)])])
+    b = n.op("Add", [b, n.op("Where", [n.op("Greater", [a, n.init(0.1)]), a, n.op("Mul", [a, a])])])
+    b = n.op("Sum", [b, a, p])
+    b = n.op("Mean", [b, a])
+    b = n.op("Cast", [n.op("Identity", [b])], to=TensorProto.FLOAT)
+    return n.model(_tail(n, b, 4, 36, 5))
+
+
+def zoo_shapes(seed: int = 22) -> onnx.ModelProto:
+    n = Net("zoo_shapes", 6, 6, seed)
+    a = n.conv("input", 3, 4)                                                # [N,4,6,6]
+    t = n.op("Transpose", [a], perm=[0, 2, 3, 1])                            # [N,6,6,4]
+    m = n.op("MatMul", [t, n.rand((4, 5), 0.5)])                             # [N,6,6,5]
+    m = n.op("MatMul", [n.rand((3, 6), 0.5), m])                             # [N,6,3,5]
+    u = n.op("Unsqueeze", [m, n.init([1], "ax", np.int64)])                  # [N,1,6,3,5]
+    s = n.op("Squeeze", [u, n.init([1], "ax", np.int64)])                    # [N,6,3,5]
+    r = n.op("Reshape", [s, n.init([0, 6, 15], "shape", np.int64)])          # [N,6,15]
+    p1, p2 = n.op("Split", [r, n.init([2, 4], "split", np.int64)], n_out=2, axis=1)   # [N,2,15], [N,4,15]
+    c = n.op("Concat", [p2, n.op("Mul", [p1, n.init(2.0)]), p1], axis=1)     # [N,8,15]
+    sl = n.op("Slice", [c, n.init([1, 2], "st", np.int64), n.init([7, 14], "en", np.int64),
+                        n.init([1, 2], "ax", np.int64)])                     # [N,6,12]
+    rm = n.op("ReduceMean", [sl], axes=[2], keepdims=1)   # [N,6,1]
+    ex = n.op("Expand", [rm, n.init([1, 6, 12], "shape", np.int64)])         # [N,6,12]
+    rs = n.op("ReduceSum", [sl, n.init([1], "ax", np.int64)], keepdims=0)    # [N,12]
+    rl = n.op("ReduceL2", [sl], axes=[1], keepdims=0)     # [N,12]
+    rx = n.op("ReduceMax", [sl], axes=[1], keepdims=0)    # [N,12]
+    rq = n.op("ReduceSumSquare", [sl], axes=[1], keepdims=0)
+    v = n.op("Add", [n.op("Add", [rs, rl]), n.op("Add", [rx, n.op("Mul", [rq, n.init(0.1)])])])
+    w = n.op("Flatten", [n.op("Add", [ex, sl])], axis=1)                     # [N,72]
+    f = n.op("Concat", [w, v], axis=1)                                       # [N,84]
+    f = n.op("Pad", [n.op("Unsqueeze", [f, n.init([1], "ax", np.int64)]),
+                     n.init([0, 0, 1, 0, 0, 2], "pads", np.int64)])          # [N,1,87]
+    f = n.op("Flatten", [f], axis=1)
+    return n.model(n.gemm(f, 87, 5))
+
+
+def zoo_pooling(seed: int = 23) -> onnx.ModelProto:
+    n = Net("zoo_pooling", 9, 9, seed)
+    a = n.conv("input", 3, 4)                                                # [N,4,9,9]
+    m1 = n.op("MaxPool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])        # 5x5
+    m2 = n.op("MaxPool", [a], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)              # 5x5
+    m3 = n.op("AveragePool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+              count_include_pad=0)                                                          # 5x5
+    m4 = n.op("AveragePool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+              count_include_pad=1)                                                          # 5x5
+    m5 = n.op("MaxPool", [a], kernel_shape=[3, 3], strides=[1, 1], dilations=[2, 2],
+              pads=[0, 0, 0, 0])                                                            # 5x5
+    m6 = n.op("AveragePool", [n.op("Pad", [a, n.init([0, 0, 0, 0, 0, 0, 1, 1], "pads", np.int64)])],
+              kernel_shape=[2, 2], strides=[2, 2])                                          # 5x5
+    x = n.op("Concat", [m1, m2, m3, m4, m5, m6], axis=1)                     # [N,24,5,5]
+    g1 = n.op("GlobalMaxPool", [x])
+    g2 = n.op("GlobalAveragePool", [n.op("Mul", [x, x])])
+    f = n.op("Concat", [n.op("Flatten", [x], axis=1), n.op("Flatten", [g1], axis=1),
+                        n.op("Flatten", [g2], axis=1)], axis=1)
+    return n.model(n.gemm(f, 24 * 25 + 48, 5))
+
+
+def zoo_l2norm(seed: int = 24) -> onnx.ModelProto:
+    """Exporter-style flatten (Shape/Gather/Concat/Reshape) and three in-graph L2-normalisation forms."""
+    n = Net("zoo_l2norm", 6, 6, seed)
+    a = n.op("Relu", [n.conv("input", 3, 4)])
+    shp = n.op("Shape", [a])
+    bsz = n.op("Gather", [shp, n.init(0, "idx", np.int64)], axis=0)
+    tgt = n.op("Concat", [n.op("Unsqueeze", [bsz, n.init([0], "ax", np.int64)]), n.init([-1], "m1", np.int64)],
+               axis=0)
+    f = n.gemm(n.op("Reshape", [a, tgt]), 144, 6)
+    # form 1: x / Expand(ReduceL2(x), Shape(x))
+    nrm = n.op("ReduceL2", [f], axes=[1], keepdims=1)
+    f1 = n.op("Div", [f, n.op("Expand", [nrm, n.op("Shape", [f])])])
+    # form 2: x / sqrt(sum(x^2) + eps) via Pow / ReduceSum / Sqrt / Max
+    ss = n.op("ReduceSum", [n.op("Pow", [f, n.init(2.0)]), n.init([1], "ax", np.int64)], keepdims=1)
+    f2 = n.op("Div", [f, n.op("Max", [n.op("Sqrt", [ss]), n.init(1e-12)])])
+    # form 3: LpNormalization
+    f3 = n.op("LpNormalization", [f], axis=1, p=2)
+    out = n.op("Add", [n.op("Add", [f1, n.op("Mul", [f2, n.init(0.5)])]), n.op("Mul", [f3, n.init(0.25)])])
+    return n.model(out)
+
+
+def static_batch_model(seed: int = 25) -> onnx.ModelProto:
+    """Batch fixed at 1 with a hard-coded Reshape [1,-1]: exported with N = 1."""
+    n = Net("static_batch", 6, 6, seed, batch=1)
+    a = n.op("Relu", [n.conv("input", 3, 4)])
+    f = n.op("Reshape", [a, n.init([1, -1], "shape", np.int64)])
+    return n.model(n.gemm(f, 144, 5))
+
+
+def opset11_model(seed: int = 26) -> onnx.ModelProto:
+    """Opset 11: axes as attributes (Squeeze/Unsqueeze/Reduce*), Clip bounds as inputs."""
+    n = Net("opset11", 6, 6, seed, opset=11)
+    a = n.op("Clip", [n.conv("input", 3, 4), n.init(-1.0), n.init(1.0)])
+    u = n.op("Squeeze", [n.op("Unsqueeze", [a], axes=[1])], axes=[1])
+    r = n.op("ReduceMean", [u], axes=[3], keepdims=1)
+    b = n.op("Add", [u, r])
+    f = n.gemm(n.op("Flatten", [b], axis=1), 144, 5)
+    s = n.op("ReduceSum", [f], axes=[1], keepdims=1)
+    return n.model(n.op("Add", [f, n.op("Mul", [s, n.init(0.1)])]))
+
+
+def op_zoo() -> dict[str, onnx.ModelProto]:
+    """Every synthetic net, by name."""
+    return {
+        "iresnet_like": iresnet_like(), "mobilefacenet_like": mobilefacenet_like(), "dlib_like": dlib_like(),
+        "activations": zoo_activations(), "math": zoo_math(), "shapes": zoo_shapes(), "pooling": zoo_pooling(),
+        "l2norm": zoo_l2norm(), "static_batch": static_batch_model(), "opset11": opset11_model(),
+    }

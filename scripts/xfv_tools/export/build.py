@@ -103,7 +103,22 @@ class Context:
         axes = [i + 2 for i, (a, r) in enumerate(zip(xf, yf)) if a == 1 and r != 1]
         if not axes:
             return g
-        return self.b.reduce("ReduceSum", g, axes, 1)
+        return self.ksum(g, axes, yf)
+
+    def ksum(self, g: str, axes: list[int], feat) -> str:
+        """ReduceSum (keepdims) of a gradient [N,K,*feat] over feature axes, with a summation order that
+        does not depend on K: when the reduced axes are the trailing ones and their size is not a
+        multiple of 16 floats, rows are zero-padded to one (row starts then stay SIMD-aligned)."""
+        feat = [int(s) for s in feat]
+        rank = len(feat) + 2
+        n = int(np.prod([feat[a - 2] for a in axes]))
+        if n % 16 == 0 or axes != list(range(rank - len(axes), rank)):
+            return self.b.reduce("ReduceSum", g, axes, 1)
+        keep = feat[:len(feat) - len(axes)]
+        flat = self.b.reshape(g, [0, 0, *keep, n])
+        flat = self.b.pad(flat, [0] * (len(keep) + 3) + [0] * (len(keep) + 2) + [(-n) % 16])
+        red = self.b.reduce("ReduceSum", flat, [len(keep) + 2], 1)
+        return self.b.reshape(red, [0, 0, *keep, *([1] * len(axes))])
 
     def kdim(self) -> str:
         def make():
@@ -225,10 +240,14 @@ def build(P: Probe, reduce: str = "none", metadata: dict[str, str] | None = None
     f = P.output_name
     norm = b.op("Sqrt", [b.reduce("ReduceSumSquare", f, [1], 1)], hint="norm")
     b.nodes.append(helper.make_node("Div", [f, norm], [EMBEDDING], name="xfv_embedding"))
-    # <c_k, e_n> as Mul + ReduceSum, not MatMul: a GEMM's summation order depends on K, and chunked K
-    # must give bit-identical rows
+    # <c_k, e_n> as Mul + ReduceSum over rows padded to a multiple of 16 floats: every row then starts
+    # SIMD-aligned whatever K is, so chunked K gives bit-identical rows (a GEMM / GEMV here, or rows of
+    # odd length, change the summation order with K)
     e_k = b.unsqueeze(EMBEDDING, [1])                                                 # [N,1,D]
-    ce = b.reduce("ReduceSum", b.mul(e_k, COTANGENT), [2], 1)                         # [N,K,1]
+    pad = (-P.dim) % 16
+    e_p = b.pad(e_k, [0, 0, 0, 0, 0, pad]) if pad else e_k
+    c_p = b.pad(COTANGENT, [0, 0, 0, pad]) if pad else COTANGENT
+    ce = b.reduce("ReduceSum", b.mul(e_p, c_p), [2], 1)                               # [N,K,1]
     proj = b.mul(ce, e_k)                                                             # [N,K,D]
     g_f = b.op("Div", [b.op("Sub", [COTANGENT, proj]), b.unsqueeze(norm, [1])], hint="g_embedding")
 
@@ -267,7 +286,13 @@ def build(P: Probe, reduce: str = "none", metadata: dict[str, str] | None = None
         if reduce == "absmean":
             b.nodes.append(helper.make_node("Identity", [am], [JACOBIAN], name="xfv_jacobian"))
         else:
-            nrm = b.add(b.reduce("ReduceL2", am, [2, 3], 1), b.f32(1e-8))
+            hw = P.height * P.width
+            if hw % 16:   # rows of a multiple of 16 floats: K-invariant summation order (see above)
+                flat = b.pad(b.reshape(am, [0, 0, hw]), [0, 0, 0, 0, 0, (-hw) % 16])
+                nrm = b.unsqueeze(b.reduce("ReduceL2", flat, [2], 1), [3])
+            else:
+                nrm = b.reduce("ReduceL2", am, [2, 3], 1)
+            nrm = b.add(nrm, b.f32(1e-8))
             b.nodes.append(helper.make_node("Div", [am, nrm], [JACOBIAN], name="xfv_jacobian"))
 
     # -- assemble

@@ -42,8 +42,7 @@ def main(argv=None) -> int:
 
             mean, std = card_pixels(card)
             P = probe(load_model(args.model), mean, std)
-            P.card_mean, P.card_std = mean, std
-            rep = verify(P, args.reduce, threads=args.threads)
+            rep = verify(P, args.reduce, threads=args.threads, mean=mean, std=std)
             for line in rep.lines():
                 print("verify:", line)
             if not rep.ok():

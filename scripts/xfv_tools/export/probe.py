@@ -133,7 +133,7 @@ def _run_all(model: onnx.ModelProto, input_name: str, x: np.ndarray) -> dict[str
                 known.add(o)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 3
+    so.log_severity_level = 4
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     outs = sess.run(names, {input_name: x})
@@ -186,7 +186,8 @@ def probe(model: onnx.ModelProto, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
         v2 = _run_all(trial, in_name, x2)
         # the batch must stay independent: sample 0 of the batch-2 run equals a batch-1 run of it
         v1b = _run_all(trial, in_name, x2[:1])
-        if not np.allclose(v1b[out_name], v2[out_name][:1], rtol=1e-4, atol=1e-5):
+        ref = v1b[out_name]
+        if np.abs(ref - v2[out_name][:1]).max() > 1e-4 * max(float(np.abs(ref).max()), 1e-30):
             dynamic = False
         if v2[out_name].shape[0] != 2:
             dynamic = False

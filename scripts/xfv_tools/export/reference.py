@@ -8,6 +8,8 @@ onnxruntime, which the exported graph's fp32 results are compared against.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .probe import Probe
@@ -124,6 +126,13 @@ def _bcast_unary(op, x, a, node, vals):
     return None
 
 
+_LOGIC = {
+    "Greater": np.greater, "Less": np.less, "Equal": np.equal, "GreaterOrEqual": np.greater_equal,
+    "LessOrEqual": np.less_equal, "Not": np.logical_not, "And": np.logical_and, "Or": np.logical_or,
+    "Sign": np.sign,
+}
+
+
 def forward64(P: Probe, x: np.ndarray) -> np.ndarray:
     """Raw model output (before the L2 normalisation) in float64 for one image x [1,3,H,W]."""
     if x.shape[0] != 1:
@@ -144,12 +153,19 @@ def forward64(P: Probe, x: np.ndarray) -> np.ndarray:
             continue
         varied.update(o for o in node.output if o)
         outs = [o for o in node.output if o]
-        if all(P.values[o].dtype != np.float32 for o in outs if o in P.values):
-            for o in outs:                     # integer / boolean results: shape only, take the probe's
+        float_in = [i for i in node.input if i in varied and np.asarray(get(i)).dtype.kind == "f"]
+        if not float_in and node.op_type not in ("Not", "And", "Or", "Where"):
+            for o in outs:                     # derived from shapes only (Shape, Gather, Concat...): probe's
                 env[o] = P.values[o]
             continue
         op, a = node.op_type, attrs(node)
         ins = [get(i) for i in node.input]
+        if op in _LOGIC:
+            env[node.output[0]] = _LOGIC[op](*ins)
+            continue
+        if op in ("Shape", "Size"):
+            env[node.output[0]] = P.values[node.output[0]]
+            continue
         out_sp = list(P.shape(node.output[0])[2:])
         x0 = ins[0]
         y = _bcast_unary(op, x0, a, node, P.values)
@@ -161,8 +177,8 @@ def forward64(P: Probe, x: np.ndarray) -> np.ndarray:
             elif op == "Mul": y = ins[0] * ins[1]
             elif op == "Div": y = ins[0] / ins[1]
             elif op == "Pow": y = np.power(ins[0], ins[1])
-            elif op == "Max": y = np.maximum.reduce(ins) if len(ins) > 1 else ins[0]
-            elif op == "Min": y = np.minimum.reduce(ins) if len(ins) > 1 else ins[0]
+            elif op == "Max": y = functools.reduce(np.maximum, ins)
+            elif op == "Min": y = functools.reduce(np.minimum, ins)
             elif op == "Sum": y = sum(ins)
             else: y = sum(ins) / len(ins)
         elif op == "PRelu":
@@ -225,11 +241,9 @@ def forward64(P: Probe, x: np.ndarray) -> np.ndarray:
                 for i, ax in enumerate(axes):
                     full[ax], full[r + ax] = pads[i], pads[len(axes) + i]
                 pads = full
-            val = float(ins[2]) if len(ins) > 2 and ins[2] is not None and ins[2].size else 0.0
-            y = _pad_spatial(x0, pads[2:r] + pads[r + 2:], r - 2, val) if not (pads[0] or pads[1] or pads[r]
-                                                                                or pads[r + 1]) else None
-            if y is None:
-                raise NotImplementedError("reference Pad on batch/channel axes")
+            val = float(np.asarray(ins[2]).reshape(-1)[0]) if len(ins) > 2 and ins[2] is not None and ins[2].size else 0.0
+            y = np.pad(x0, [(max(pads[i], 0), max(pads[r + i], 0)) for i in range(r)], constant_values=val)
+            y = y[tuple(slice(max(-pads[i], 0), y.shape[i] - max(-pads[r + i], 0)) for i in range(r))]
         elif op in ("ReduceSum", "ReduceMean", "ReduceL2", "ReduceSumSquare", "ReduceMax", "ReduceMin", "ReduceL1"):
             axes = list(a["axes"]) if "axes" in a else ([int(v) for v in ins[1].tolist()]
                                                         if len(ins) > 1 and ins[1] is not None else None)

@@ -443,7 +443,7 @@ def _lpnorm(ctx, node, gy):
         raise UnsupportedOpError("LpNormalization", ctx.name(node), "only p=2 over a feature axis")
     n = ctx.b.reduce("ReduceL2", x, [axis], 1)
     yk = ctx.kb(y)
-    dot = ctx.b.reduce("ReduceSum", ctx.b.mul(gy[0], yk), [axis + 1], 1)
+    dot = ctx.ksum(ctx.b.mul(gy[0], yk), [axis + 1], ctx.feat(y))
     g = ctx.b.op("Div", [ctx.b.op("Sub", [gy[0], ctx.b.mul(dot, yk)]), ctx.kb(n)])
     return [g]
 

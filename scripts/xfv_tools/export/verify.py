@@ -100,13 +100,12 @@ class Report:
         ]
 
 
-def verify(P: Probe, reduce: str = "none", k: int = 4, directions: int = 3, chunk: int = 3, seed: int = 0,
-           threads: int = 2) -> Report:
-    """All checks on a probed model; builds the `none` form (and `reduce`) in memory."""
+def verify(P: Probe, reduce: str = "none", k: int = 4, directions: int = 3, chunk: int = 4, seed: int = 0,
+           threads: int = 2, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)) -> Report:
+    """All checks on a probed model; builds the `none` form (and `reduce`) in memory. The test image is
+    uniform noise in 0..255 scaled by the card's (mean, std)."""
     s_none = session(build(P, "none"), threads)
     rng = np.random.default_rng(seed + 1)
-    mean = P.__dict__.get("card_mean", (0.0, 0.0, 0.0))
-    std = P.__dict__.get("card_std", (1.0, 1.0, 1.0))
     x = probe_inputs(1, P.height, P.width, mean, std, seed=seed + 7)
     rep = Report()
     rep.fd = fd_errors(s_none, P, x, k=k, directions=directions, seed=seed)
