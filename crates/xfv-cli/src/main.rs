@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 an error (the message names the file and the problem), 2 bad usage.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +55,7 @@ struct VerifyArgs {
     #[arg(long, default_value = "cpu")]
     ep: EpRequest,
     /// Decision threshold (default: the model card's)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f32>,
     /// Inputs are already aligned face crops: skip detection, only resize
     #[arg(long)]
@@ -92,18 +93,18 @@ fn verify(g: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<()> {
         .build()
         .with_context(|| format!("loading model `{}`", args.model))?;
     let report = verifier.verify(&args.a, &args.b)?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_report(args, &report);
+        print_report(&mut out, args, &report)?;
     }
+    out.flush()?;
     Ok(())
 }
 
-fn print_report(args: &VerifyArgs, r: &VerifyReport) {
+fn print_report(out: &mut impl Write, args: &VerifyArgs, r: &VerifyReport) -> std::io::Result<()> {
     let v = &r.verdict;
-    let faces = |o: &xfv::prelude::ModelCard| o.name.clone();
-    let _ = faces;
     let found = |n: usize| {
         if args.aligned {
             "aligned input".to_string()
@@ -111,19 +112,21 @@ fn print_report(args: &VerifyArgs, r: &VerifyReport) {
             format!("{n} face{} found", if n == 1 { "" } else { "s" })
         }
     };
-    println!("{} vs {}", args.a.display(), args.b.display());
-    println!(
+    writeln!(out, "{} vs {}", args.a.display(), args.b.display())?;
+    writeln!(
+        out,
         "  {}: {}; {}: {}",
         args.a.file_name().unwrap_or_default().to_string_lossy(),
         found(r.a.faces_found),
         args.b.file_name().unwrap_or_default().to_string_lossy(),
         found(r.b.faces_found)
-    );
+    )?;
     let rule = match v.comparison {
         Comparison::Cosine => ">=",
         Comparison::Euclidean => "<=",
     };
-    println!(
+    writeln!(
+        out,
         "  model {} on {}{}: {} {:.4} (accept if {rule} {:.4}) -> {}",
         r.model,
         r.ep,
@@ -132,7 +135,7 @@ fn print_report(args: &VerifyArgs, r: &VerifyReport) {
         v.score,
         v.threshold,
         v.decision
-    );
+    )
 }
 
 fn main() -> ExitCode {
@@ -154,9 +157,18 @@ fn main() -> ExitCode {
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xfv: error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// A closed stdout (`xfv ... | head`) ends the program quietly, as in other Unix tools.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
