@@ -67,17 +67,48 @@ def _package_key(card: dict) -> str:
     raise SetupError(f"{card['_path']}: source package {src['package']}=={src['version']} is not in sources.toml")
 
 
-def export_gradients(name: str) -> Path | None:
-    """models/<name>.grad.onnx: the gradient-augmented graph (see docs/gradient-graph.md)."""
+GRADIENT_REDUCE = "fggb"
+
+
+def _graph_is_current(dst: Path, card: dict, src_sha: str) -> bool:
+    """True when dst is a gradient graph of this source file, this card and this export version."""
+    import onnx
+
+    from .export.metadata import metadata as export_metadata
+
+    if not dst.is_file():
+        return False
     try:
-        export = importlib.import_module("xfv_tools.export")
-    except ImportError:
-        log("gradient export not available yet (xfv_tools.export); skipping gradient graphs")
-        return None
+        have = {p.key: p.value for p in onnx.load(str(dst), load_external_data=False).metadata_props}
+    except Exception:  # unreadable or truncated: rebuild it
+        return False
+    want = export_metadata(card, GRADIENT_REDUCE, src_sha, have.get("xfv.source_input_name", ""),
+                           have.get("xfv.batch") == "dynamic")
+    return all(have.get(k) == v for k, v in want.items())
+
+
+def export_gradients(name: str) -> Path:
+    """models/<name>.grad.onnx: the gradient-augmented graph (reduce = fggb; docs/gradient-graph.md),
+    rebuilt only when the source model, the card or the export version changed."""
+    from . import export
+
     card = read_card(name)
     src = paths.MODELS / card["converted"]["file"]
     dst = paths.MODELS / f"{name}.grad.onnx"
-    return export.ensure_gradient_graph(src, card["_path"], dst)
+    src_sha = sha256_file(src)
+    if _graph_is_current(dst, card, src_sha):
+        return dst
+    log(f"exporting the gradient graph of {name} -> {dst.name}")
+    t0 = time.perf_counter()
+    tmp = dst.with_name(dst.name + ".partial")
+    try:
+        export.export_model(src, card, tmp, reduce=GRADIENT_REDUCE)
+    except export.ExportError as e:
+        tmp.unlink(missing_ok=True)
+        raise SetupError(f"gradient export of {src} failed: {e}") from e
+    os.replace(tmp, dst)
+    log(f"exported {name} in {time.perf_counter() - t0:.1f} s")
+    return dst
 
 
 def main(argv: list[str] | None = None) -> int:
