@@ -221,8 +221,8 @@ pub fn decode_heads(
         let s = stride as f32;
         for i in 0..n {
             let score = (cls[[i, 0]].clamp(0.0, 1.0) * obj[[i, 0]].clamp(0.0, 1.0)).sqrt();
-            // `!(a >= b)` also drops NaN scores.
-            if !(score >= spec.score_threshold) {
+            // NaN scores (from NaN heads) are dropped too.
+            if score.is_nan() || score < spec.score_threshold {
                 continue;
             }
             let (row, col) = ((i / cols) as f32, (i % cols) as f32);
@@ -377,8 +377,8 @@ mod tests {
         let d = &found[0];
         assert!((d.score - 0.9).abs() < 1e-6);
         let want_box = [328.0 - 40.0, 164.0 - 48.0, 80.0, 96.0];
-        for k in 0..4 {
-            assert!((d.bbox_px[k] - want_box[k]).abs() < 1e-3, "{:?}", d.bbox_px);
+        for (got, want) in d.bbox_px.iter().zip(want_box) {
+            assert!((got - want).abs() < 1e-3, "{:?}", d.bbox_px);
         }
         for j in 0..5 {
             let want = [(20.0 + kps[2 * j]) * 16.0, (10.0 + kps[2 * j + 1]) * 16.0];

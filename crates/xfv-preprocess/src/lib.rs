@@ -12,6 +12,16 @@
 //! [`DetectorBackend`] trait, which `xfv-runtime` implements on ONNX Runtime, so this crate
 //! stays free of inference code.
 //!
+//! Design notes:
+//! - Coordinates everywhere (detections, landmarks, templates, `CropOrigin::crop_to_image`) are
+//!   pixels of the decoded, EXIF-upright image, with pixel `(x, y)` centred at `(x, y)` (OpenCV's
+//!   convention, in which the alignment templates were made).
+//! - [`FaceDetector`] owns its backend as `Box<dyn DetectorBackend + Send>` rather than being
+//!   generic over it: detection runs once per image, so dynamic dispatch costs nothing, and the
+//!   [`Preprocessor`] and everything holding it stay free of a type parameter.
+//! - The only numbers of this crate's own are the [`DecodeLimits`] defaults; model facts (crop
+//!   size, template, colour order, scaling, detector strides and thresholds) come from cards.
+//!
 //! ```
 //! use xfv_core::{ColourOrder, Comparison, EmbeddingSpec, InputSpec, ModelManifest};
 //! use xfv_preprocess::{Mode, Preprocessor, into_aligned_batch};
