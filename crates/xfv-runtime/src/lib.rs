@@ -16,12 +16,16 @@
 #![deny(missing_docs)]
 
 mod ep;
+mod gradient;
 mod library;
 mod model;
 
 use std::path::{Path, PathBuf};
 
 pub use ep::{EpRequest, ExecutionTarget};
+pub use gradient::{
+    DEFAULT_CHUNK_ROWS, GRAPH_VERSION, GradientBatch, GradientModel, GraphMetadata, Reduce,
+};
 pub use library::{LIBRARY_FILE, LibraryError, SETUP_HINT, candidates as library_candidates};
 pub use model::{DetectorModel, EmbeddingModel, ModelInfo};
 
@@ -67,6 +71,18 @@ pub enum Error {
         expected: Vec<i64>,
         /// Actual shape.
         got: Vec<i64>,
+    },
+    /// A gradient graph's metadata disagrees with the model card.
+    #[error("{}: metadata `{key}` is {got:?} but the model card says {expected:?}; re-export the gradient graph from this card (scripts/setup does)", path.display())]
+    ManifestMismatch {
+        /// The graph.
+        path: PathBuf,
+        /// Metadata key.
+        key: String,
+        /// The card's value.
+        expected: String,
+        /// The graph's value.
+        got: String,
     },
     /// The graph's inputs/outputs are not the ones this kind of model has.
     #[error("{}: {reason}", path.display())]

@@ -28,7 +28,7 @@ pub struct ModelInfo {
     pub outputs: Vec<(String, Vec<i64>)>,
 }
 
-fn ort_err(path: &Path) -> impl Fn(ort::Error) -> Error + '_ {
+pub(crate) fn ort_err(path: &Path) -> impl Fn(ort::Error) -> Error + '_ {
     move |source| Error::Ort {
         path: path.to_path_buf(),
         source,
@@ -51,7 +51,7 @@ fn outlet_shapes(outlets: &[ort::value::Outlet]) -> Vec<(String, Vec<i64>)> {
 
 /// Opens a session on the first target of `request` that starts. With one target, its failure is
 /// the error; with several, failures are logged and the next is tried.
-fn open_session(
+pub(crate) fn open_session(
     rt: &Runtime,
     path: &Path,
     request: &EpRequest,
@@ -125,7 +125,12 @@ fn open_on(rt: &Runtime, path: &Path, target: &ExecutionTarget) -> Result<Sessio
 }
 
 /// Checks a declared shape against an expected one (-1 in `expected` or `got` = any).
-fn check_shape(path: &Path, tensor: &str, expected: &[i64], got: &[i64]) -> Result<(), Error> {
+pub(crate) fn check_shape(
+    path: &Path,
+    tensor: &str,
+    expected: &[i64],
+    got: &[i64],
+) -> Result<(), Error> {
     let ok = expected.len() == got.len()
         && expected
             .iter()
