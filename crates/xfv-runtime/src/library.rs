@@ -65,10 +65,8 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         .and_then(|p| p.parent().map(Path::to_path_buf));
     if let Some(v) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(v);
-        if p.is_relative() {
-            if let Some(d) = &exe_dir {
-                out.push(d.join(&p));
-            }
+        if let (true, Some(d)) = (p.is_relative(), &exe_dir) {
+            out.push(d.join(&p));
         }
         out.push(p);
     }
