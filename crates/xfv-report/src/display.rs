@@ -35,7 +35,7 @@ impl Default for GaussianBlur {
 impl GaussianBlur {
     /// The normalised 1-D kernel (length `kernel_px`, sums to 1, symmetric).
     pub fn kernel(&self) -> Result<Vec<f32>> {
-        if self.kernel_px == 0 || self.kernel_px % 2 == 0 {
+        if self.kernel_px % 2 != 1 {
             return Err(Error::InvalidOption {
                 name: "blur.kernel_px",
                 reason: format!("must be odd and positive, got {}", self.kernel_px),

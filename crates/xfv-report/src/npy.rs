@@ -221,7 +221,7 @@ mod tests {
     fn npy_bytes(dict: &str, values: &[f32]) -> Vec<u8> {
         let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
         let mut header = dict.to_owned();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while (10 + header.len() + 1) % 64 > 0 {
             header.push(' ');
         }
         header.push('\n');

@@ -1,22 +1,4 @@
-//! The pair panel: one PNG a person reads at a glance.
-//!
-//! ```text
-//!  +---------------------------------------------------------------+
-//!  | model: sface   method: FGGB                                   |  header, 16 px text
-//!  | cosine 0.748 >= 0.363 -> Accept        (Accept green / Reject red)
-//!  |        face          similarity         dissimilarity        |  column titles
-//!  | A  obama.jpg                                                  |  row label
-//!  | [crop A]      [sim A over crop]   [dissim A over crop]        |  tiles, upscaled
-//!  | B  obama2.jpg                                                 |
-//!  | [crop B]      [sim B over crop]   [dissim B over crop]        |
-//!  | min-max per map  [low ============ colour bar ======== high]  |  legend
-//!  | blur 25 px, sigma 5                                           |
-//!  +---------------------------------------------------------------+
-//! ```
-//!
-//! Every size follows from the crop size `H x W` and `upscale` `s` (see [`PanelLayout`]): tiles
-//! are `sW x sH`; the panel is `40 + 3 sW` wide and `200 + 2 sH` high. For 112x112 crops at the
-//! default `s = 2` that is **712 x 648** pixels; for 150x150 crops, 940 x 800.
+//! The pair panel: one PNG a person reads at a glance (see [`render_panel`]).
 
 use image::{Rgb, RgbImage};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
@@ -214,12 +196,35 @@ fn score_line(v: &Verdict) -> String {
     )
 }
 
-/// Renders the pair panel described in the [module docs](self): header with model, method,
-/// score, threshold and the decision in colour; rows A and B of face, similarity overlay and
-/// dissimilarity overlay; a colour bar legend. Sizes are given by [`PanelLayout::new`].
+/// Renders the pair panel: one PNG a person reads at a glance.
+///
+/// ```text
+///  +---------------------------------------------------------------+
+///  | model: sface   method: FGGB                                   |  header, 16 px text
+///  | cosine 0.748 >= 0.363 -> Accept        (Accept green / Reject red)
+///  |        face          similarity         dissimilarity        |  column titles
+///  | A  obama.jpg                                                  |  row label
+///  | [crop A]      [sim A over crop]   [dissim A over crop]        |  tiles, upscaled
+///  | B  obama2.jpg                                                 |
+///  | [crop B]      [sim B over crop]   [dissim B over crop]        |
+///  | min-max per map  [=========== colour bar (inferno) =========]  |  legend: 8 px notes
+///  | blur 25 px, sigma 5  low                                high  |  beside the bar
+///  | inferno, alpha 0.5                                            |
+///  +---------------------------------------------------------------+
+/// ```
+///
+/// Every size follows from the crop size `H x W` and `upscale` `s` (see [`PanelLayout`]): tiles
+/// are `sW x sH`; the panel is `40 + 3 sW` wide and `200 + 2 sH` high. For 112x112 crops at the
+/// default `s = 2` that is **712 x 648** pixels; for 150x150 crops, 940 x 800.
+///
+/// Maps are blurred and normalised for display by [`DisplayOptions::display_maps`] (all four at
+/// once, so [`Normalise::SharedPerPair`](crate::Normalise::SharedPerPair) sees the whole pair),
+/// upscaled bilinearly with the crops, coloured and blended over the face. The header prints the
+/// relation the numbers satisfy (`>=`/`<` for cosine, `<=`/`>` for euclidean) and the verdict's
+/// decision word in [`ACCEPT_RGB`] or [`REJECT_RGB`].
 ///
 /// Errors: [`Error::ShapeMismatch`] when a map or the second crop differs in size from the first
-/// crop; [`Error::InvalidOption`] for out-of-range options.
+/// crop (or a crop is not `[H, W, 3]`); [`Error::InvalidOption`] for out-of-range options.
 pub fn render_panel(input: &PanelInput<'_>, options: &DisplayOptions) -> Result<RgbImage> {
     options.validate()?;
     let (h, w) = check_shapes(input)?;
