@@ -24,6 +24,6 @@ def forward_macs(P: Probe) -> dict[str, int]:
     return out
 
 
-def backward_flops(P: Probe, k: int, include_first: bool = True) -> float:
+def backward_flops(P: Probe, k: int) -> float:
     """FLOPs (2 x MACs) of the K-row input-gradient pass through Conv / Gemm / MatMul layers."""
     return 2.0 * k * sum(forward_macs(P).values())
