@@ -88,3 +88,20 @@ def test_cli_exit_codes(tmp_path, capsys):
     bad.write_bytes(b"\x00garbage")
     assert cli_main([str(bad), "--card", str(CARD), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "not an ONNX model" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    """`python -m xfv_tools.export` is the same CLI (console script `xfv-export` -> cli:main)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "g.onnx"
+    r = subprocess.run([sys.executable, "-m", "xfv_tools.export", str(FIXTURES / "tinyconv_3x8x8_d4.onnx"),
+                        "--card", str(FIXTURES / "tinyconv_3x8x8_d4.toml"), "-o", str(out), "--reduce", "absmean"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = onnx.load(str(out))
+    assert {p.key: p.value for p in m.metadata_props}["xfv.reduce"] == "absmean"
+    r = subprocess.run([sys.executable, "-m", "xfv_tools.export", str(tmp_path / "missing.onnx"),
+                        "--card", str(CARD), "-o", str(tmp_path / "x.onnx")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr
