@@ -27,7 +27,6 @@ use serde::Serialize;
 /// The explanation methods xfv offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Method {
     /// Feature-Guided Gradient Backpropagation (Lu, Xu & Ebrahimi, FG 2024).
     Fggb,

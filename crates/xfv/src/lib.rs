@@ -12,18 +12,25 @@
 //! ```
 #![deny(missing_docs)]
 
+mod explain;
 mod models;
 mod verify;
 
 use std::path::PathBuf;
 
+pub use explain::{
+    ExplainOutcome, ExplainRecord, ExplainTimings, Explainer, ExplainerBuilder, MapFiles,
+    WrittenFiles, cosine_threshold, gradient_graph_path,
+};
 pub use models::{KNOWN_MODELS, checked_model_file, default_models_dir, resolve_card, sha256_file};
 pub use verify::{StageTimings, Verifier, VerifierBuilder, VerifyReport};
 
 /// The types most users need.
 pub mod prelude {
     pub use xfv_core::{Comparison, Decision, ModelCard, ModelManifest, Verdict};
+    pub use xfv_explain::{Method, PairExplanation};
     pub use xfv_preprocess::Mode;
+    pub use xfv_report::DisplayOptions;
     pub use xfv_runtime::{EpRequest, ExecutionTarget, RuntimeOptions};
 }
 
@@ -37,6 +44,12 @@ pub enum Error {
     /// Loading or running a model failed.
     #[error(transparent)]
     Runtime(#[from] xfv_runtime::Error),
+    /// Explanation inputs of inconsistent shapes.
+    #[error(transparent)]
+    Explain(#[from] xfv_explain::Error),
+    /// Writing pictures or files failed.
+    #[error(transparent)]
+    Report(#[from] xfv_report::Error),
     /// An image could not be turned into a crop.
     #[error(transparent)]
     Preprocess(#[from] xfv_preprocess::Error),

@@ -13,10 +13,10 @@ use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, Runtime, RuntimeOpti
 use crate::{Error, checked_model_file, default_models_dir, resolve_card};
 
 /// The detector's card name in the models folder.
-const DETECTOR: &str = "yunet";
+pub(crate) const DETECTOR: &str = "yunet";
 
 /// The runtime's detector session as the preprocessing's detector backend.
-struct OrtDetector(DetectorModel);
+pub(crate) struct OrtDetector(pub(crate) DetectorModel);
 
 impl DetectorBackend for OrtDetector {
     fn infer(

@@ -1,0 +1,428 @@
+//! Explaining a pair: two image files -> aligned crops -> per-image gradient maps (the gradient
+//! graph, once per image) -> FGGB pair maps -> panel PNG, raw `.npy` maps and a JSON record.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{Axis, stack};
+use serde::Serialize;
+use xfv_core::{Comparison, CropOrigin, ModelCard, Verdict};
+use xfv_explain::{ImageGradients, Method, PairExplanation, fggb};
+use xfv_preprocess::{AlignedFace, FaceDetector, Mode, Preprocessor};
+use xfv_report::{DisplayOptions, PanelFace, PanelInput, crop_view, render_panel};
+use xfv_runtime::{DetectorModel, EpRequest, GradientModel, ModelInfo, Runtime, RuntimeOptions};
+
+use crate::verify::{DETECTOR, OrtDetector};
+use crate::{Error, checked_model_file, default_models_dir, resolve_card};
+
+/// The gradient graph of a card: `<models>/<name>.grad.onnx` (made by `scripts/setup`).
+pub fn gradient_graph_path(card: &ModelCard) -> PathBuf {
+    card.dir.join(format!("{}.grad.onnx", card.name))
+}
+
+/// The cosine threshold FGGB uses for a card. Cosine cards give theirs; for a euclidean card
+/// (dlib: distance 0.6 on raw embeddings) the cosine of unit vectors at that distance,
+/// `1 - t^2 / 2` - exact when the raw embeddings have unit norm, which dlib's nearly do.
+pub fn cosine_threshold(card: &ModelCard) -> f32 {
+    match card.embedding.as_ref() {
+        Some(e) if e.comparison == Comparison::Euclidean => 1.0 - e.threshold * e.threshold / 2.0,
+        Some(e) => e.threshold,
+        None => 0.0,
+    }
+}
+
+/// Builds an [`Explainer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ExplainerBuilder {
+    model: String,
+    models_dir: Option<PathBuf>,
+    ep: EpRequest,
+    mode: Mode,
+    threshold: Option<f32>,
+    runtime: RuntimeOptions,
+    chunk_rows: Option<usize>,
+    method: Method,
+}
+
+impl ExplainerBuilder {
+    /// Starts with a model name (`sface`), a card (`x.toml`) or an ONNX file with its card beside
+    /// it; the gradient graph `<name>.grad.onnx` sits beside the card.
+    pub fn new(model: impl Into<String>) -> Self {
+        ExplainerBuilder {
+            model: model.into(),
+            models_dir: None,
+            ep: EpRequest::cpu(),
+            mode: Mode::Detect,
+            threshold: None,
+            runtime: RuntimeOptions::default(),
+            chunk_rows: None,
+            method: Method::Fggb,
+        }
+    }
+
+    /// Where model cards and models are (default: [`default_models_dir`]).
+    pub fn models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.models_dir = Some(dir.into());
+        self
+    }
+
+    /// Execution provider(s).
+    pub fn ep(mut self, ep: EpRequest) -> Self {
+        self.ep = ep;
+        self
+    }
+
+    /// Detect and align (default), or take inputs as aligned crops.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Cosine threshold theta (default: the card's, see [`cosine_threshold`]).
+    pub fn threshold(mut self, threshold: Option<f32>) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// ONNX Runtime library and threads.
+    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
+        self.runtime = options;
+        self
+    }
+
+    /// Cotangent rows per gradient-graph run (memory grows with it).
+    pub fn chunk_rows(mut self, rows: Option<usize>) -> Self {
+        self.chunk_rows = rows;
+        self
+    }
+
+    /// The explanation method.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Loads the card, its gradient graph (metadata checked against the card, made from the
+    /// card's converted model) and, in detect mode, the detector.
+    pub fn build(self) -> Result<Explainer, Error> {
+        let dir = self.models_dir.unwrap_or_else(default_models_dir);
+        let card = resolve_card(&self.model, &dir)?;
+        let manifest = card.manifest()?;
+        let graph = gradient_graph_path(&card);
+        if !graph.is_file() {
+            return Err(Error::ModelMissing { path: graph });
+        }
+        let rt = Runtime::new(self.runtime)?;
+        let mut grad = GradientModel::load(&rt, &graph, &manifest, &self.ep)?;
+        if grad.metadata().source_sha256 != card.converted.sha256 {
+            return Err(xfv_runtime::Error::ManifestMismatch {
+                path: graph,
+                key: "xfv.source_sha256".into(),
+                expected: card.converted.sha256.clone(),
+                got: grad.metadata().source_sha256.clone(),
+            }
+            .into());
+        }
+        if let Some(rows) = self.chunk_rows {
+            grad = grad.with_chunk_rows(rows);
+        }
+        let mut pre = Preprocessor::builder(manifest);
+        let mut detector_info = None;
+        if self.mode == Mode::Detect {
+            let det_card = resolve_card(DETECTOR, &dir)?;
+            let det_path = checked_model_file(&det_card)?;
+            let det = DetectorModel::load(&rt, &det_path, &det_card.input, &self.ep)?;
+            detector_info = Some(det.info().clone());
+            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
+        }
+        let threshold = self.threshold.unwrap_or_else(|| cosine_threshold(&card));
+        Ok(Explainer {
+            pre: pre.build(),
+            grad,
+            card,
+            mode: self.mode,
+            threshold,
+            method: self.method,
+            detector_info,
+        })
+    }
+}
+
+/// Milliseconds per stage of one pair.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExplainTimings {
+    /// Decode + detect + align + tensor, both images.
+    pub preprocess_ms: f64,
+    /// Gradient graph (forward + all D backward rows), both images.
+    pub gradients_ms: f64,
+    /// FGGB pair combination.
+    pub combine_ms: f64,
+    /// Panel rendering + PNG/NPY/JSON writing.
+    pub write_ms: f64,
+}
+
+/// One explained pair, before writing.
+#[derive(Debug, Clone)]
+pub struct ExplainOutcome {
+    /// The two aligned faces (crops and origins).
+    pub faces: [AlignedFace; 2],
+    /// The maps, weights and score.
+    pub explanation: PairExplanation,
+    /// Cosine score against the cosine threshold.
+    pub verdict: Verdict,
+    /// Time per stage (write filled in by [`Explainer::write`]).
+    pub timings: ExplainTimings,
+}
+
+/// Files written for one pair, relative to the output folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenFiles {
+    /// The panel PNG.
+    pub panel: String,
+    /// Aligned crops, `[a, b]`.
+    pub crops: [String; 2],
+    /// Raw f32 `.npy` maps `[H, W]`.
+    pub maps: MapFiles,
+}
+
+/// The raw map files of a pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapFiles {
+    /// Similarity map of A.
+    pub a_similarity: String,
+    /// Dissimilarity map of A (magnitude).
+    pub a_dissimilarity: String,
+    /// Similarity map of B.
+    pub b_similarity: String,
+    /// Dissimilarity map of B (magnitude).
+    pub b_dissimilarity: String,
+    /// Signed map of A (similarity - dissimilarity).
+    pub a_signed: String,
+    /// Signed map of B.
+    pub b_signed: String,
+}
+
+/// The JSON record of one explained pair (`record.json`). Schema version 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainRecord {
+    /// Record schema version.
+    pub schema: u32,
+    /// xfv version.
+    pub xfv_version: &'static str,
+    /// Explanation method.
+    pub method: Method,
+    /// Model name.
+    pub model: String,
+    /// Gradient graph file.
+    pub graph: PathBuf,
+    /// Execution provider that ran the gradient graph.
+    pub ep: String,
+    /// Cosine score of the normalised embeddings, threshold, decision.
+    pub verdict: Verdict,
+    /// Image A: file, detection, landmarks, transform.
+    pub a: CropOrigin,
+    /// Image B.
+    pub b: CropOrigin,
+    /// Files written, relative to the record's folder.
+    pub files: WrittenFiles,
+    /// Time per stage.
+    pub timings: ExplainTimings,
+}
+
+/// Explains pairs of face images with one model and one method.
+#[derive(Debug)]
+pub struct Explainer {
+    pre: Preprocessor,
+    grad: GradientModel,
+    card: ModelCard,
+    mode: Mode,
+    threshold: f32,
+    method: Method,
+    detector_info: Option<ModelInfo>,
+}
+
+impl Explainer {
+    /// Shorthand for [`ExplainerBuilder::new`].
+    pub fn builder(model: impl Into<String>) -> ExplainerBuilder {
+        ExplainerBuilder::new(model)
+    }
+
+    /// The model's card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// The cosine threshold in use.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The gradient graph's session facts (EP that ran, chunking).
+    pub fn gradient_info(&self) -> &ModelInfo {
+        self.grad.info()
+    }
+
+    /// The detector's session facts, in detect mode.
+    pub fn detector_info(&self) -> Option<&ModelInfo> {
+        self.detector_info.as_ref()
+    }
+
+    /// Stage 1: one image file -> its aligned crop.
+    pub fn prepare(&mut self, path: &Path) -> Result<AlignedFace, Error> {
+        Ok(self.pre.prepare(path, self.mode)?)
+    }
+
+    /// Stage 2: per-image gradients of several crops in one gradient-graph batch. Depends on the
+    /// images alone: cache and reuse them for every pair an image is in.
+    pub fn image_gradients(
+        &mut self,
+        faces: &[&AlignedFace],
+    ) -> Result<Vec<ImageGradients>, Error> {
+        let manifest = self.pre.manifest().clone();
+        let tensors = faces
+            .iter()
+            .map(|f| f.to_tensor(&manifest))
+            .collect::<Result<Vec<_>, _>>()?;
+        let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+        let batch = stack(Axis(0), &views).map_err(|_| xfv_preprocess::Error::ShapeMismatch {
+            tensor: "gradient batch".into(),
+            expected: vec![
+                3,
+                manifest.input.height_px as usize,
+                manifest.input.width_px as usize,
+            ],
+            got: tensors
+                .first()
+                .map(|t| t.shape().to_vec())
+                .unwrap_or_default(),
+        })?;
+        let g = self.grad.gradients(batch.view())?;
+        (0..faces.len())
+            .map(|i| Ok(ImageGradients::new(g.embedding(i), g.image_maps(i))?))
+            .collect()
+    }
+
+    /// Stage 3: the pair's maps from two images' gradients.
+    pub fn combine(&self, a: &ImageGradients, b: &ImageGradients) -> PairExplanation {
+        match self.method {
+            Method::Fggb => fggb::explain_pair(a, b, self.threshold),
+        }
+    }
+
+    /// Stages 1-3 for one pair of files (the two images share one gradient-graph batch).
+    pub fn explain(&mut self, a: &Path, b: &Path) -> Result<ExplainOutcome, Error> {
+        let t0 = Instant::now();
+        let fa = self.prepare(a)?;
+        let fb = self.prepare(b)?;
+        let t1 = Instant::now();
+        let grads = self.image_gradients(&[&fa, &fb])?;
+        let t2 = Instant::now();
+        let explanation = self.combine(&grads[0], &grads[1]);
+        let t3 = Instant::now();
+        let verdict = Verdict::decide(Comparison::Cosine, explanation.score, self.threshold);
+        Ok(ExplainOutcome {
+            faces: [fa, fb],
+            explanation,
+            verdict,
+            timings: ExplainTimings {
+                preprocess_ms: ms(t1 - t0),
+                gradients_ms: ms(t2 - t1),
+                combine_ms: ms(t3 - t2),
+                write_ms: 0.0,
+            },
+        })
+    }
+
+    /// Stage 4: writes the panel, the crops, the raw maps and `record.json` into `out_dir`
+    /// (created if needed; every file written atomically) and returns the record.
+    pub fn write(
+        &self,
+        outcome: &ExplainOutcome,
+        out_dir: &Path,
+        display: &DisplayOptions,
+    ) -> Result<ExplainRecord, Error> {
+        let t0 = Instant::now();
+        std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+            path: out_dir.to_path_buf(),
+            source,
+        })?;
+        let ex = &outcome.explanation;
+        let name = |o: &CropOrigin| {
+            o.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let [fa, fb] = &outcome.faces;
+        let (name_a, name_b) = (name(&fa.origin), name(&fb.origin));
+        let panel = render_panel(
+            &PanelInput {
+                a: PanelFace {
+                    crop: crop_view(&fa.crop)?,
+                    name: &name_a,
+                    similarity: ex.a.similarity.view(),
+                    dissimilarity: ex.a.dissimilarity.view(),
+                },
+                b: PanelFace {
+                    crop: crop_view(&fb.crop)?,
+                    name: &name_b,
+                    similarity: ex.b.similarity.view(),
+                    dissimilarity: ex.b.dissimilarity.view(),
+                },
+                model: &self.card.name,
+                method: ex.method.display_name(),
+                verdict: outcome.verdict,
+            },
+            display,
+        )?;
+        let files = WrittenFiles {
+            panel: "panel.png".into(),
+            crops: ["a_crop.png".into(), "b_crop.png".into()],
+            maps: MapFiles {
+                a_similarity: "a_similarity.npy".into(),
+                a_dissimilarity: "a_dissimilarity.npy".into(),
+                b_similarity: "b_similarity.npy".into(),
+                b_dissimilarity: "b_dissimilarity.npy".into(),
+                a_signed: "a_signed.npy".into(),
+                b_signed: "b_signed.npy".into(),
+            },
+        };
+        let p = |f: &str| out_dir.join(f);
+        xfv_report::write_png_atomic(&p(&files.panel), &panel)?;
+        xfv_report::write_png_atomic(&p(&files.crops[0]), &fa.crop)?;
+        xfv_report::write_png_atomic(&p(&files.crops[1]), &fb.crop)?;
+        let m = &files.maps;
+        for (file, map) in [
+            (&m.a_similarity, &ex.a.similarity),
+            (&m.a_dissimilarity, &ex.a.dissimilarity),
+            (&m.b_similarity, &ex.b.similarity),
+            (&m.b_dissimilarity, &ex.b.dissimilarity),
+            (&m.a_signed, &ex.a.signed),
+            (&m.b_signed, &ex.b.signed),
+        ] {
+            xfv_report::write_npy_f32(&p(file), map.view())?;
+        }
+        let mut timings = outcome.timings.clone();
+        timings.write_ms = ms(t0.elapsed());
+        let record = ExplainRecord {
+            schema: 1,
+            xfv_version: env!("CARGO_PKG_VERSION"),
+            method: ex.method,
+            model: self.card.name.clone(),
+            graph: self.grad.info().path.clone(),
+            ep: self.grad.info().ep.to_string(),
+            verdict: outcome.verdict,
+            a: fa.origin.clone(),
+            b: fb.origin.clone(),
+            files,
+            timings,
+        };
+        xfv_report::write_json_atomic(&p("record.json"), &record)?;
+        Ok(record)
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
