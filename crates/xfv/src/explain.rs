@@ -106,14 +106,14 @@ impl ExplainerBuilder {
     /// Loads the card, its gradient graph (metadata checked against the card, made from the
     /// card's converted model) and, in detect mode, the detector.
     pub fn build(self) -> Result<Explainer, Error> {
-        let dir = self.models_dir.unwrap_or_else(default_models_dir);
+        let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
         let card = resolve_card(&self.model, &dir)?;
         let manifest = card.manifest()?;
         let graph = gradient_graph_path(&card);
         if !graph.is_file() {
             return Err(Error::ModelMissing { path: graph });
         }
-        let rt = Runtime::new(self.runtime)?;
+        let rt = Runtime::new(self.runtime.clone())?;
         let mut grad = GradientModel::load(&rt, &graph, &manifest, &self.ep)?;
         if grad.metadata().source_sha256 != card.converted.sha256 {
             return Err(xfv_runtime::Error::ManifestMismatch {
@@ -127,18 +127,10 @@ impl ExplainerBuilder {
         if let Some(rows) = self.chunk_rows {
             grad = grad.with_chunk_rows(rows);
         }
-        let mut pre = Preprocessor::builder(manifest);
-        let mut detector_info = None;
-        if self.mode == Mode::Detect {
-            let det_card = resolve_card(DETECTOR, &dir)?;
-            let det_path = checked_model_file(&det_card)?;
-            let det = DetectorModel::load(&rt, &det_path, &det_card.input, &self.ep)?;
-            detector_info = Some(det.info().clone());
-            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
-        }
+        let (pre, detector_info) = self.preprocessor(&rt, &dir, manifest)?;
         let threshold = self.threshold.unwrap_or_else(|| cosine_threshold(&card));
         Ok(Explainer {
-            pre: pre.build(),
+            pre,
             grad,
             card,
             mode: self.mode,
@@ -147,6 +139,66 @@ impl ExplainerBuilder {
             detector_info,
         })
     }
+}
+
+impl ExplainerBuilder {
+    /// Builds only stage 1 (decode, detect, align) with its own detector session, so that a
+    /// pipeline can prepare images on one thread while the [`Explainer`] runs the gradient graph
+    /// on another (`Session::run` is `&mut`).
+    pub fn build_preparer(&self) -> Result<Preparer, Error> {
+        let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
+        let card = resolve_card(&self.model, &dir)?;
+        let rt = Runtime::new(self.runtime.clone())?;
+        let (pre, _) = self.preprocessor(&rt, &dir, card.manifest()?)?;
+        Ok(Preparer {
+            pre,
+            mode: self.mode,
+        })
+    }
+
+    fn preprocessor(
+        &self,
+        rt: &Runtime,
+        dir: &Path,
+        manifest: xfv_core::ModelManifest,
+    ) -> Result<(Preprocessor, Option<ModelInfo>), Error> {
+        let mut pre = Preprocessor::builder(manifest);
+        let mut detector_info = None;
+        if self.mode == Mode::Detect {
+            let det_card = resolve_card(DETECTOR, dir)?;
+            let det_path = checked_model_file(&det_card)?;
+            let det = DetectorModel::load(rt, &det_path, &det_card.input, &self.ep)?;
+            detector_info = Some(det.info().clone());
+            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
+        }
+        Ok((pre.build(), detector_info))
+    }
+}
+
+/// Stage 1 alone (see [`ExplainerBuilder::build_preparer`]).
+#[derive(Debug)]
+pub struct Preparer {
+    pre: Preprocessor,
+    mode: Mode,
+}
+
+impl Preparer {
+    /// One image file -> its aligned crop, as [`Explainer::prepare`].
+    pub fn prepare(&mut self, path: &Path) -> Result<AlignedFace, Error> {
+        Ok(self.pre.prepare(path, self.mode)?)
+    }
+}
+
+/// Stages 3-4 without the sessions: combines two images' gradients and writes a pair's files,
+/// as [`Explainer::combine`] and [`Explainer::write`] do. Cheap to clone, `Send + Sync`, so
+/// worker threads can use it while the [`Explainer`] keeps running the gradient graph.
+#[derive(Debug, Clone)]
+pub struct PairWriter {
+    model: String,
+    graph: PathBuf,
+    ep: String,
+    threshold: f32,
+    method: Method,
 }
 
 /// Milliseconds per stage of one pair.
@@ -305,8 +357,17 @@ impl Explainer {
 
     /// Stage 3: the pair's maps from two images' gradients.
     pub fn combine(&self, a: &ImageGradients, b: &ImageGradients) -> PairExplanation {
-        match self.method {
-            Method::Fggb => fggb::explain_pair(a, b, self.threshold),
+        self.pair_writer().combine(a, b)
+    }
+
+    /// Stages 3-4 detached from the sessions (for worker threads).
+    pub fn pair_writer(&self) -> PairWriter {
+        PairWriter {
+            model: self.card.name.clone(),
+            graph: self.grad.info().path.clone(),
+            ep: self.grad.info().ep.to_string(),
+            threshold: self.threshold,
+            method: self.method,
         }
     }
 
@@ -332,6 +393,31 @@ impl Explainer {
                 write_ms: 0.0,
             },
         })
+    }
+
+    /// Stage 4: writes the panel, the crops, the raw maps and `record.json` into `out_dir`
+    /// (created if needed; every file written atomically) and returns the record.
+    pub fn write(
+        &self,
+        outcome: &ExplainOutcome,
+        out_dir: &Path,
+        display: &DisplayOptions,
+    ) -> Result<ExplainRecord, Error> {
+        self.pair_writer().write(outcome, out_dir, display)
+    }
+}
+
+impl PairWriter {
+    /// The cosine threshold in use.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Stage 3: the pair's maps from two images' gradients.
+    pub fn combine(&self, a: &ImageGradients, b: &ImageGradients) -> PairExplanation {
+        match self.method {
+            Method::Fggb => fggb::explain_pair(a, b, self.threshold),
+        }
     }
 
     /// Stage 4: writes the panel, the crops, the raw maps and `record.json` into `out_dir`
@@ -370,7 +456,7 @@ impl Explainer {
                     similarity: ex.b.similarity.view(),
                     dissimilarity: ex.b.dissimilarity.view(),
                 },
-                model: &self.card.name,
+                model: &self.model,
                 method: ex.method.display_name(),
                 verdict: outcome.verdict,
             },
@@ -409,9 +495,9 @@ impl Explainer {
             schema: 1,
             xfv_version: env!("CARGO_PKG_VERSION"),
             method: ex.method,
-            model: self.card.name.clone(),
-            graph: self.grad.info().path.clone(),
-            ep: self.grad.info().ep.to_string(),
+            model: self.model.clone(),
+            graph: self.graph.clone(),
+            ep: self.ep.clone(),
             verdict: outcome.verdict,
             a: fa.origin.clone(),
             b: fb.origin.clone(),

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 pub use explain::{
     ExplainOutcome, ExplainRecord, ExplainTimings, Explainer, ExplainerBuilder, MapFiles,
-    WrittenFiles, cosine_threshold, gradient_graph_path,
+    PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path,
 };
 pub use models::{KNOWN_MODELS, checked_model_file, default_models_dir, resolve_card, sha256_file};
 pub use verify::{StageTimings, Verifier, VerifierBuilder, VerifyReport};
