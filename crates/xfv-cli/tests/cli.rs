@@ -1,27 +1,13 @@
 //! The `xfv` binary, run as a user runs it, on the real models and photos that `scripts/setup`
 //! fetched (skipped without them unless XFV_REQUIRE_REAL=1), and on bad input of every kind.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use xfv_testutil::{data_dir, models_dir, real_models, repo};
-
-fn xfv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xfv"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("XFV_MODELS")
-        .output()
-        .expect("run xfv")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{stderr, stdout, xfv};
+use xfv_testutil::{data_dir, models_dir, real_models};
 
 fn photo(name: &str) -> PathBuf {
     data_dir().join("obama").join(name)

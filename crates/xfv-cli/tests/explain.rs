@@ -1,22 +1,11 @@
 //! `xfv explain` as a user runs it: the files it writes and their content, and bad input.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-use xfv_testutil::{data_dir, models_dir, real_models, repo};
-
-fn xfv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xfv"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("XFV_MODELS")
-        .output()
-        .expect("run xfv")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{stderr, xfv};
+use xfv_testutil::{data_dir, models_dir, real_models};
 
 fn obama(name: &str) -> PathBuf {
     data_dir().join("obama").join(name)
