@@ -68,9 +68,12 @@ def _package_key(card: dict) -> str:
 
 
 GRADIENT_REDUCE = "fggb"
+# Further graphs per model: file suffix -> reduce. `absmean` serves the baselines that need plain
+# (un-normalised) VJPs with pair-dependent cotangents: similarity gradient, xSSAB.
+EXTRA_GRADIENT_GRAPHS = {"absmean": "absmean"}
 
 
-def _graph_is_current(dst: Path, card: dict, src_sha: str) -> bool:
+def _graph_is_current(dst: Path, card: dict, src_sha: str, reduce: str = GRADIENT_REDUCE) -> bool:
     """True when dst is a gradient graph of this source file, this card and this export version."""
     import onnx
 
@@ -82,27 +85,28 @@ def _graph_is_current(dst: Path, card: dict, src_sha: str) -> bool:
         have = {p.key: p.value for p in onnx.load(str(dst), load_external_data=False).metadata_props}
     except Exception:  # unreadable or truncated: rebuild it
         return False
-    want = export_metadata(card, GRADIENT_REDUCE, src_sha, have.get("xfv.source_input_name", ""),
+    want = export_metadata(card, reduce, src_sha, have.get("xfv.source_input_name", ""),
                            have.get("xfv.batch") == "dynamic")
     return all(have.get(k) == v for k, v in want.items())
 
 
-def export_gradients(name: str) -> Path:
-    """models/<name>.grad.onnx: the gradient-augmented graph (reduce = fggb; docs/gradient-graph.md),
-    rebuilt only when the source model, the card or the export version changed."""
+def export_gradients(name: str, suffix: str = "grad", reduce: str = GRADIENT_REDUCE) -> Path:
+    """models/<name>.<suffix>.onnx: the gradient-augmented graph (default `grad` with reduce = fggb;
+    docs/gradient-graph.md), rebuilt only when the source model, the card or the export version
+    changed."""
     from . import export
 
     card = read_card(name)
     src = paths.MODELS / card["converted"]["file"]
-    dst = paths.MODELS / f"{name}.grad.onnx"
+    dst = paths.MODELS / f"{name}.{suffix}.onnx"
     src_sha = sha256_file(src)
-    if _graph_is_current(dst, card, src_sha):
+    if _graph_is_current(dst, card, src_sha, reduce):
         return dst
     log(f"exporting the gradient graph of {name} -> {dst.name}")
     t0 = time.perf_counter()
     tmp = dst.with_name(dst.name + ".partial")
     try:
-        export.export_model(src, card, tmp, reduce=GRADIENT_REDUCE)
+        export.export_model(src, card, tmp, reduce=reduce)
     except export.ExportError as e:
         tmp.unlink(missing_ok=True)
         raise SetupError(f"gradient export of {src} failed: {e}") from e
@@ -127,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 card_path = paths.MODELS / f"{name}.toml"
                 if card_path.exists() and read_card(name).get("kind") == "recognition":
                     export_gradients(name)
+                    for suffix, reduce in EXTRA_GRADIENT_GRAPHS.items():
+                        export_gradients(name, suffix, reduce)
         if not args.skip_photos:
             fetch.ensure_photos()
     except SetupError as e:

@@ -17,7 +17,44 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView3, Axis};
 
-use crate::{ImageGradients, ImageMaps, Method, PairExplanation};
+use crate::method::{ImageInput, Oracle, PairMethod, oracle_err};
+use crate::{Error, ImageGradients, ImageMaps, Method, PairExplanation};
+
+/// FGGB behind the method trait: uses the images' cached per-image maps when the caller has them
+/// (the per-image cache path), otherwise asks the oracle for them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fggb;
+
+impl PairMethod for Fggb {
+    fn method(&self) -> Method {
+        Method::Fggb
+    }
+
+    fn explain(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        threshold: f32,
+    ) -> Result<PairExplanation, Error> {
+        let get = |oracle: &mut dyn Oracle, x: &ImageInput<'_>| -> Result<ImageGradients, Error> {
+            match x.fggb {
+                Some(g) => Ok(g.clone()),
+                None => oracle.fggb_maps(x.tensor).map_err(oracle_err(Method::Fggb)),
+            }
+        };
+        let ga = get(oracle, &a)?;
+        let gb = get(oracle, &b)?;
+        if ga.dim() != gb.dim() {
+            return Err(Error::ShapeMismatch {
+                what: "FGGB embedding of B",
+                expected: vec![ga.dim()],
+                got: vec![gb.dim()],
+            });
+        }
+        Ok(explain_pair(&ga, &gb, threshold))
+    }
+}
 
 /// The pair weights `w_k = e_A[k] e_B[k] - theta / D` (step 4).
 pub fn weights(e_a: ArrayView1<'_, f32>, e_b: ArrayView1<'_, f32>, threshold: f32) -> Array1<f32> {

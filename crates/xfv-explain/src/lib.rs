@@ -2,8 +2,11 @@
 //! embeddings to a pair's signed saliency maps, split into similarity and dissimilarity maps for
 //! both images. Pure computation (no I/O, no model), parallel with rayon.
 //!
-//! One module per method; every method returns the same [`PairExplanation`], so evaluation and
-//! reports never need to know which method made a map.
+//! One module per method, all behind one trait, [`PairMethod`]: a method gets the pair's two
+//! images ([`ImageInput`]: model-input tensor, embedding, FGGB's cached per-image maps when
+//! present) and an [`Oracle`] (the model: embed, VJPs with given cotangents, FGGB's per-image
+//! maps), and returns the same [`PairExplanation`], so evaluation and reports never need to know
+//! which method made a map. FGGB keeps its per-image cache path ([`fggb::explain_pair`]).
 //!
 //! ```
 //! use ndarray::{Array1, Array3};
@@ -19,17 +22,29 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod corrrise;
 pub mod fggb;
+mod method;
+pub mod similarity_gradient;
+pub mod xssab;
+
+pub use method::{ImageInput, Oracle, OracleError, PairMethod, method_impl};
 
 use ndarray::{Array1, Array2, Array3, ArrayView2};
 use serde::Serialize;
 
 /// The explanation methods xfv offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Feature-Guided Gradient Backpropagation (Lu, Xu & Ebrahimi, FG 2024).
     Fggb,
+    /// Gradient of the similarity score, `mean_c |d s / d x|` (plain saliency).
+    SimilarityGradient,
+    /// xSSAB: similarity score argument backpropagation (Huber et al., WACV 2024).
+    Xssab,
+    /// CorrRISE: correlation-based randomised input sampling (Lu, Xu & Ebrahimi, WACV 2024).
+    Corrrise,
 }
 
 impl Method {
@@ -37,6 +52,9 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Fggb => "fggb",
+            Method::SimilarityGradient => "similarity-gradient",
+            Method::Xssab => "xssab",
+            Method::Corrrise => "corrrise",
         }
     }
 
@@ -44,7 +62,42 @@ impl Method {
     pub fn display_name(self) -> &'static str {
         match self {
             Method::Fggb => "FGGB",
+            Method::SimilarityGradient => "similarity gradient",
+            Method::Xssab => "xSSAB",
+            Method::Corrrise => "CorrRISE",
         }
+    }
+
+    /// Every method, in the order tables list them.
+    pub const ALL: [Method; 4] = [
+        Method::Fggb,
+        Method::Xssab,
+        Method::SimilarityGradient,
+        Method::Corrrise,
+    ];
+
+    /// Whether the method needs plain (`absmean`) VJPs with pair-dependent cotangents.
+    pub fn needs_vjp(self) -> bool {
+        matches!(self, Method::SimilarityGradient | Method::Xssab)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| Error::UnknownMethod {
+                name: s.to_string(),
+            })
     }
 }
 
@@ -61,6 +114,20 @@ pub enum Error {
         expected: Vec<usize>,
         /// Actual shape.
         got: Vec<usize>,
+    },
+    /// The model behind a method failed.
+    #[error("{method}: the model failed: {source}")]
+    Oracle {
+        /// The method that asked.
+        method: &'static str,
+        /// What the model said.
+        source: OracleError,
+    },
+    /// No method of that name.
+    #[error("no explanation method `{name}` (known: fggb, xssab, similarity-gradient, corrrise)")]
+    UnknownMethod {
+        /// The name asked for.
+        name: String,
     },
 }
 
