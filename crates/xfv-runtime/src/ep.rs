@@ -5,11 +5,16 @@
 //! Fallback happens only when asked for, by listing several targets (`tensorrt,cuda,cpu`) or with
 //! `auto`; the provider that really ran is reported.
 
+mod cuda;
+mod tensorrt;
+
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use cuda::CudaOptions;
+pub use tensorrt::{DimRange, ProfileDim, ProfileInput, TensorRtOptions, TrtPrecision};
 
 use crate::Error;
 
@@ -21,29 +26,35 @@ pub enum ExecutionTarget {
     /// ONNX Runtime's CPU provider.
     Cpu,
     /// NVIDIA CUDA.
-    Cuda {
-        /// GPU index.
-        device_id: i32,
-    },
-    /// NVIDIA TensorRT.
+    Cuda(CudaOptions),
+    /// NVIDIA TensorRT (needs TensorRT 10 on the machine; see the README's deployment section).
     #[serde(rename = "tensorrt")]
-    TensorRt {
-        /// GPU index.
-        device_id: i32,
-        /// Allow fp16 kernels.
-        fp16: bool,
-        /// Where built engines are cached between runs.
-        engine_cache: Option<PathBuf>,
-    },
+    TensorRt(TensorRtOptions),
 }
 
 impl ExecutionTarget {
+    /// CUDA on GPU `device_id` with default options.
+    pub fn cuda(device_id: i32) -> Self {
+        ExecutionTarget::Cuda(CudaOptions {
+            device_id,
+            ..CudaOptions::default()
+        })
+    }
+
+    /// TensorRT on GPU `device_id` with default options.
+    pub fn tensorrt(device_id: i32) -> Self {
+        ExecutionTarget::TensorRt(TensorRtOptions {
+            device_id,
+            ..TensorRtOptions::default()
+        })
+    }
+
     /// The provider's short name as the CLI spells it.
     pub fn name(&self) -> &'static str {
         match self {
             ExecutionTarget::Cpu => "cpu",
-            ExecutionTarget::Cuda { .. } => "cuda",
-            ExecutionTarget::TensorRt { .. } => "tensorrt",
+            ExecutionTarget::Cuda(_) => "cuda",
+            ExecutionTarget::TensorRt(_) => "tensorrt",
         }
     }
 
@@ -51,37 +62,37 @@ impl ExecutionTarget {
     pub fn is_compiled(&self) -> bool {
         match self {
             ExecutionTarget::Cpu => true,
-            ExecutionTarget::Cuda { .. } => cfg!(feature = "cuda"),
-            ExecutionTarget::TensorRt { .. } => cfg!(feature = "tensorrt"),
+            ExecutionTarget::Cuda(_) => cfg!(feature = "cuda"),
+            ExecutionTarget::TensorRt(_) => cfg!(feature = "tensorrt"),
         }
     }
 
-    /// The ort registration for this target, or `EpNotCompiled`.
-    pub(crate) fn dispatch(&self) -> Result<Option<ort::ep::ExecutionProviderDispatch>, Error> {
+    /// The ort registration for this target, or `EpNotCompiled`. `profile` names the graph's
+    /// inputs and their dynamic axes (TensorRT optimisation profiles; ignored by other providers).
+    pub(crate) fn dispatch(
+        &self,
+        profile: &[ProfileInput],
+    ) -> Result<Option<ort::ep::ExecutionProviderDispatch>, Error> {
+        #[cfg(any(feature = "cuda", feature = "tensorrt"))]
+        use ort::ep::ArbitrarilyConfigurableExecutionProvider as _;
+        let _ = profile;
         match self {
             ExecutionTarget::Cpu => Ok(None),
             #[cfg(feature = "cuda")]
-            ExecutionTarget::Cuda { device_id } => Ok(Some(
-                ort::ep::CUDA::default()
-                    .with_device_id(*device_id)
-                    .build()
-                    .error_on_failure(),
-            )),
-            #[cfg(feature = "tensorrt")]
-            ExecutionTarget::TensorRt {
-                device_id,
-                fp16,
-                engine_cache,
-            } => {
-                let mut trt = ort::ep::TensorRT::default()
-                    .with_device_id(*device_id)
-                    .with_fp16(*fp16);
-                if let Some(dir) = engine_cache {
-                    trt = trt
-                        .with_engine_cache(true)
-                        .with_engine_cache_path(dir.display().to_string());
+            ExecutionTarget::Cuda(o) => {
+                let mut ep = ort::ep::CUDA::default();
+                for (k, v) in o.ort_options() {
+                    ep = ep.with_arbitrary_config(k, v);
                 }
-                Ok(Some(trt.build().error_on_failure()))
+                Ok(Some(ep.build().error_on_failure()))
+            }
+            #[cfg(feature = "tensorrt")]
+            ExecutionTarget::TensorRt(o) => {
+                let mut ep = ort::ep::TensorRT::default();
+                for (k, v) in o.ort_options(profile) {
+                    ep = ep.with_arbitrary_config(k, v);
+                }
+                Ok(Some(ep.build().error_on_failure()))
             }
             #[allow(unreachable_patterns)]
             other => Err(Error::EpNotCompiled { ep: other.name() }),
@@ -93,13 +104,16 @@ impl fmt::Display for ExecutionTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecutionTarget::Cpu => f.write_str("cpu"),
-            ExecutionTarget::Cuda { device_id } => write!(f, "cuda:{device_id}"),
-            ExecutionTarget::TensorRt {
-                device_id, fp16, ..
-            } => write!(
+            ExecutionTarget::Cuda(o) => write!(f, "cuda:{}", o.device_id),
+            ExecutionTarget::TensorRt(o) => write!(
                 f,
-                "tensorrt:{device_id}{}",
-                if *fp16 { " (fp16)" } else { "" }
+                "tensorrt:{}{}",
+                o.device_id,
+                if o.precision == TrtPrecision::Fp16 {
+                    " (fp16)"
+                } else {
+                    ""
+                }
             ),
         }
     }
@@ -127,14 +141,10 @@ impl EpRequest {
     pub fn auto() -> Self {
         let mut targets = Vec::new();
         if cfg!(feature = "tensorrt") {
-            targets.push(ExecutionTarget::TensorRt {
-                device_id: 0,
-                fp16: false,
-                engine_cache: None,
-            });
+            targets.push(ExecutionTarget::tensorrt(0));
         }
         if cfg!(feature = "cuda") {
-            targets.push(ExecutionTarget::Cuda { device_id: 0 });
+            targets.push(ExecutionTarget::cuda(0));
         }
         targets.push(ExecutionTarget::Cpu);
         EpRequest {
@@ -146,6 +156,35 @@ impl EpRequest {
     /// True when more than one target may be tried.
     pub fn allows_fallback(&self) -> bool {
         self.targets.len() > 1
+    }
+
+    /// Gives every TensorRT target in the list these options, keeping each target's device id
+    /// (`tensorrt:1`).
+    #[must_use]
+    pub fn with_tensorrt_options(mut self, options: &TensorRtOptions) -> Self {
+        for t in &mut self.targets {
+            if let ExecutionTarget::TensorRt(o) = t {
+                *o = TensorRtOptions {
+                    device_id: o.device_id,
+                    ..options.clone()
+                };
+            }
+        }
+        self
+    }
+
+    /// Gives every CUDA target in the list these options, keeping each target's device id.
+    #[must_use]
+    pub fn with_cuda_options(mut self, options: &CudaOptions) -> Self {
+        for t in &mut self.targets {
+            if let ExecutionTarget::Cuda(o) = t {
+                *o = CudaOptions {
+                    device_id: o.device_id,
+                    ..options.clone()
+                };
+            }
+        }
+        self
     }
 }
 
@@ -172,12 +211,8 @@ impl FromStr for EpRequest {
             };
             let t = match name.as_str() {
                 "cpu" => ExecutionTarget::Cpu,
-                "cuda" => ExecutionTarget::Cuda { device_id: device },
-                "tensorrt" | "trt" => ExecutionTarget::TensorRt {
-                    device_id: device,
-                    fp16: false,
-                    engine_cache: None,
-                },
+                "cuda" => ExecutionTarget::cuda(device),
+                "tensorrt" | "trt" => ExecutionTarget::tensorrt(device),
                 "" => return Err("empty execution provider in the list".into()),
                 other => {
                     return Err(format!(
@@ -185,7 +220,10 @@ impl FromStr for EpRequest {
                     ));
                 }
             };
-            if targets.contains(&t) {
+            if targets
+                .iter()
+                .any(|o: &ExecutionTarget| o.name() == t.name())
+            {
                 return Err(format!("`{}` is listed twice", t.name()));
             }
             targets.push(t);
@@ -208,7 +246,7 @@ mod tests {
         assert!(!r.allows_fallback());
 
         let r: EpRequest = "cuda:1".parse().expect("cuda:1");
-        assert_eq!(r.targets, vec![ExecutionTarget::Cuda { device_id: 1 }]);
+        assert_eq!(r.targets, vec![ExecutionTarget::cuda(1)]);
 
         let r: EpRequest = "tensorrt, cuda ,cpu".parse().expect("list");
         assert_eq!(r.targets.len(), 3);
@@ -231,15 +269,71 @@ mod tests {
 
     #[test]
     fn providers_not_compiled_in_say_so() {
-        let cuda = ExecutionTarget::Cuda { device_id: 0 };
+        let cuda = ExecutionTarget::cuda(0);
         if !cfg!(feature = "cuda") {
             assert!(!cuda.is_compiled());
-            let Err(err) = cuda.dispatch() else {
+            let Err(err) = cuda.dispatch(&[]) else {
                 panic!("cuda is not compiled in, yet dispatch succeeded");
             };
             assert!(matches!(err, Error::EpNotCompiled { ep: "cuda" }), "{err}");
+            assert!(err.to_string().contains("not compiled into"), "{err}");
             assert!(err.to_string().contains("--features cuda"), "{err}");
         }
-        assert!(matches!(ExecutionTarget::Cpu.dispatch(), Ok(None)));
+        let trt = ExecutionTarget::tensorrt(0);
+        if !cfg!(feature = "tensorrt") {
+            assert!(!trt.is_compiled());
+            let profile = ProfileInput::gradient_graph(112, 112, 128);
+            let Err(err) = trt.dispatch(&profile) else {
+                panic!("tensorrt is not compiled in, yet dispatch succeeded");
+            };
+            assert!(
+                matches!(err, Error::EpNotCompiled { ep: "tensorrt" }),
+                "{err}"
+            );
+        } else {
+            // compiled in: registration is built (it only fails when a session starts)
+            assert!(matches!(trt.dispatch(&[]), Ok(Some(_))));
+        }
+        assert!(matches!(ExecutionTarget::Cpu.dispatch(&[]), Ok(None)));
+    }
+
+    #[test]
+    fn auto_lists_compiled_providers_and_ends_with_cpu() {
+        let r = EpRequest::auto();
+        assert!(r.auto);
+        assert_eq!(r.targets.last(), Some(&ExecutionTarget::Cpu));
+        assert!(r.targets.iter().all(ExecutionTarget::is_compiled));
+        let n_gpu = usize::from(cfg!(feature = "cuda")) + usize::from(cfg!(feature = "tensorrt"));
+        assert_eq!(r.targets.len(), n_gpu + 1);
+    }
+
+    #[test]
+    fn tensorrt_options_apply_to_every_tensorrt_target_keeping_the_device() {
+        let o = TensorRtOptions {
+            precision: TrtPrecision::Fp16,
+            engine_cache: Some("cache".into()),
+            rows: DimRange::new(1, 16, 64).expect("rows"),
+            ..TensorRtOptions::default()
+        };
+        let r: EpRequest = "tensorrt:1,cuda:1,cpu".parse().expect("list");
+        let r = r.with_tensorrt_options(&o).with_cuda_options(&CudaOptions {
+            heuristic_conv_search: true,
+            ..CudaOptions::default()
+        });
+        let ExecutionTarget::TensorRt(t) = &r.targets[0] else {
+            panic!("not tensorrt: {:?}", r.targets[0]);
+        };
+        assert_eq!(t.device_id, 1);
+        assert_eq!(t.precision, TrtPrecision::Fp16);
+        assert_eq!(t.rows.opt, 16);
+        assert_eq!(r.targets[0].to_string(), "tensorrt:1 (fp16)");
+        let ExecutionTarget::Cuda(c) = &r.targets[1] else {
+            panic!("not cuda");
+        };
+        assert_eq!((c.device_id, c.heuristic_conv_search), (1, true));
+        // serialised for records as {"ep": "tensorrt", ...}
+        let json = serde_json::to_value(&r.targets[0]).expect("json");
+        assert_eq!(json["ep"], "tensorrt");
+        assert_eq!(json["precision"], "fp16");
     }
 }

@@ -22,7 +22,10 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
-pub use ep::{EpRequest, ExecutionTarget};
+pub use ep::{
+    CudaOptions, DimRange, EpRequest, ExecutionTarget, ProfileDim, ProfileInput, TensorRtOptions,
+    TrtPrecision,
+};
 pub use gradient::{
     DEFAULT_CHUNK_ROWS, GRAPH_VERSION, GradientBatch, GradientModel, GraphMetadata, Reduce,
 };

@@ -9,6 +9,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use xfv_core::{Embeddings, InputSpec, ModelManifest};
 
+use crate::ep::ProfileInput;
 use crate::{EpRequest, Error, ExecutionTarget, Runtime};
 
 /// Facts about a loaded model, for reports.
@@ -56,6 +57,16 @@ pub(crate) fn open_session(
     path: &Path,
     request: &EpRequest,
 ) -> Result<(Session, ModelInfo), Error> {
+    open_session_profiled(rt, path, request, &[])
+}
+
+/// [`open_session`] with the graph's inputs and dynamic axes for TensorRT optimisation profiles.
+pub(crate) fn open_session_profiled(
+    rt: &Runtime,
+    path: &Path,
+    request: &EpRequest,
+    profile: &[ProfileInput],
+) -> Result<(Session, ModelInfo), Error> {
     if !path.is_file() {
         return Err(Error::ModelMissing {
             path: path.to_path_buf(),
@@ -63,7 +74,7 @@ pub(crate) fn open_session(
     }
     let mut last_err = None;
     for (i, target) in request.targets.iter().enumerate() {
-        match open_on(rt, path, target) {
+        match open_on(rt, path, target, profile) {
             Ok(session) => {
                 if i > 0 {
                     tracing::warn!(
@@ -93,8 +104,13 @@ pub(crate) fn open_session(
     Err(last_err.unwrap_or(Error::EpNotCompiled { ep: "none" }))
 }
 
-fn open_on(rt: &Runtime, path: &Path, target: &ExecutionTarget) -> Result<Session, Error> {
-    let dispatch = target.dispatch()?;
+fn open_on(
+    rt: &Runtime,
+    path: &Path,
+    target: &ExecutionTarget,
+    profile: &[ProfileInput],
+) -> Result<Session, Error> {
+    let dispatch = target.dispatch(profile)?;
     let err = ort_err(path);
     let mut builder = Session::builder(&rt.env)
         .map_err(&err)?
