@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use xfv::prelude::*;
 
+mod batch;
 mod explain;
 mod verify;
 
@@ -43,6 +44,11 @@ enum Command {
     /// Explain the decision for two photos: similarity and dissimilarity maps of both faces
     /// (a panel PNG, the raw maps as .npy, a JSON record).
     Explain(explain::ExplainArgs),
+    /// Explain a list of pairs (CSV/TSV `a,b[,label]` or LFW pairs.txt): each image through the
+    /// gradient graph once, resumable results.jsonl, a gallery page (OUT/index.html).
+    Batch(batch::BatchArgs),
+    /// Join the output folders of `xfv batch --shard` runs into one.
+    Merge(batch::MergeArgs),
 }
 
 pub(crate) fn runtime_options(g: &GlobalArgs) -> RuntimeOptions {
@@ -91,6 +97,8 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
+        Command::Batch(args) => batch::run(&cli.global, args),
+        Command::Merge(args) => batch::merge(&cli.global, args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

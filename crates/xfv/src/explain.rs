@@ -187,6 +187,11 @@ impl Preparer {
     pub fn prepare(&mut self, path: &Path) -> Result<AlignedFace, Error> {
         Ok(self.pre.prepare(path, self.mode)?)
     }
+
+    /// Detect-and-align or aligned input.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
 }
 
 /// Stages 3-4 without the sessions: combines two images' gradients and writes a pair's files,
