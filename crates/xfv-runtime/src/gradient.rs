@@ -33,6 +33,18 @@ pub enum Reduce {
     Fggb,
 }
 
+/// Arithmetic of a gradient graph's sweep (`xfv.precision`; absent = fp32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphPrecision {
+    /// Everything float32.
+    Fp32,
+    /// `xfv-export --fp16`: the sweep carrying the cotangent rows in float16 (cotangent scaled by
+    /// `xfv.cotangent_scale` and divided back in the graph); forward, head and reduction float32.
+    /// Inputs and outputs stay float32; float16 outputs are read too.
+    Fp16,
+}
+
 /// The `xfv.*` metadata of a gradient graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GraphMetadata {
@@ -60,6 +72,8 @@ pub struct GraphMetadata {
     pub reduce: Reduce,
     /// `xfv.source_sha256`: the inference graph it was made from.
     pub source_sha256: String,
+    /// `xfv.precision` (absent: fp32).
+    pub precision: GraphPrecision,
 }
 
 impl GraphMetadata {
@@ -124,6 +138,11 @@ impl GraphMetadata {
                 v => return Err(bad("xfv.reduce", v)),
             },
             source_sha256: get("xfv.source_sha256")?.to_string(),
+            precision: match map.get("xfv.precision").map(String::as_str) {
+                None | Some("fp32") => GraphPrecision::Fp32,
+                Some("fp16") => GraphPrecision::Fp16,
+                Some(v) => return Err(bad("xfv.precision", v)),
+            },
         })
     }
 
@@ -330,19 +349,14 @@ impl GradientModel {
                 "cotangent" => TensorRef::from_array_view(&c).map_err(&err)?,
             ])
             .map_err(&err)?;
-        let e = outputs["embedding"]
-            .try_extract_array::<f32>()
+        let e = extract_f32(&outputs["embedding"])
             .map_err(&err)?
-            .to_owned()
             .into_dimensionality::<Ix2>()
             .map_err(|_| Error::Interface {
                 path: path.clone(),
                 reason: "embedding is not two-dimensional".into(),
             })?;
-        let j = outputs["jacobian"]
-            .try_extract_array::<f32>()
-            .map_err(&err)?
-            .to_owned();
+        let j = extract_f32(&outputs["jacobian"]).map_err(&err)?;
         Ok((e, j))
     }
 
@@ -387,5 +401,15 @@ impl GradientModel {
             embeddings: embeddings.unwrap_or_else(|| Array2::zeros((n, d))),
             maps,
         })
+    }
+}
+
+/// An output as f32: float32 as is, float16 (graphs that emit it) widened with `half`.
+fn extract_f32(value: &ort::value::DynValue) -> Result<ArrayD<f32>, ort::Error> {
+    match value.dtype().tensor_type() {
+        Some(ort::value::TensorElementType::Float16) => Ok(value
+            .try_extract_array::<half::f16>()?
+            .mapv(half::f16::to_f32)),
+        _ => Ok(value.try_extract_array::<f32>()?.to_owned()),
     }
 }

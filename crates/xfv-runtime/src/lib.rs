@@ -27,7 +27,8 @@ pub use ep::{
     TrtPrecision,
 };
 pub use gradient::{
-    DEFAULT_CHUNK_ROWS, GRAPH_VERSION, GradientBatch, GradientModel, GraphMetadata, Reduce,
+    DEFAULT_CHUNK_ROWS, GRAPH_VERSION, GradientBatch, GradientModel, GraphMetadata, GraphPrecision,
+    Reduce,
 };
 pub use library::{LIBRARY_FILE, LibraryError, SETUP_HINT, candidates as library_candidates};
 pub use model::{DetectorModel, EmbeddingModel, ModelInfo};
