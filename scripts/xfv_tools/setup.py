@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="xfv-setup", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-photos", action="store_true", help="do not fetch the photo sets")
     ap.add_argument("--skip-gradients", action="store_true", help="do not export gradient graphs")
+    ap.add_argument("--gpu", action="store_true",
+                    help="also fetch the GPU build of ONNX Runtime and the CUDA 13 / cuDNN 9 runtime (~2 GB; xfv_tools/gpu.py)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                         export_gradients(name, suffix, reduce)
         if not args.skip_photos:
             fetch.ensure_photos()
+        if args.gpu:
+            from .gpu import install_gpu
+
+            install_gpu()
     except SetupError as e:
         log(f"error: {e}")
         return 1
