@@ -226,7 +226,9 @@ impl ModelCard {
                 return Err(invalid("embedding.threshold must be finite".into()));
             }
             if card.alignment.is_none() {
-                return Err(invalid("a recognition card needs an [alignment] table".into()));
+                return Err(invalid(
+                    "a recognition card needs an [alignment] table".into(),
+                ));
             }
         }
         if card.kind == ModelKind::Detector && card.detector.is_none() {
@@ -244,7 +246,10 @@ impl ModelCard {
     pub fn manifest(&self) -> Result<ModelManifest, Error> {
         let not_recognition = || Error::CardInvalid {
             path: self.dir.join(format!("{}.toml", self.name)),
-            reason: format!("`{}` is a {:?} card, not a recognition model", self.name, self.kind),
+            reason: format!(
+                "`{}` is a {:?} card, not a recognition model",
+                self.name, self.kind
+            ),
         };
         let embedding = self.embedding.clone().ok_or_else(not_recognition)?;
         let alignment = self.alignment.clone().ok_or_else(not_recognition)?;
