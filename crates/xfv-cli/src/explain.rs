@@ -1,4 +1,5 @@
-//! `xfv explain A B -o OUT`: FGGB maps of a pair as a panel, raw maps and a record.
+//! `xfv explain A B -o OUT`: a pair's maps (FGGB or a baseline) as a panel, raw maps and a
+//! record.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,12 +16,21 @@ use crate::{GlobalArgs, runtime_options, spinner};
 pub(crate) enum MethodArg {
     /// Feature-Guided Gradient Backpropagation (Lu, Xu & Ebrahimi, FG 2024)
     Fggb,
+    /// xSSAB: similarity score argument backpropagation (Huber et al., WACV 2024)
+    Xssab,
+    /// Gradient of the similarity score, mean over RGB of |d s / d x|
+    SimilarityGradient,
+    /// CorrRISE: 500 random masks, Spearman correlation per pixel (Lu, Xu & Ebrahimi, WACV 2024)
+    Corrrise,
 }
 
 impl From<MethodArg> for Method {
     fn from(m: MethodArg) -> Self {
         match m {
             MethodArg::Fggb => Method::Fggb,
+            MethodArg::Xssab => Method::Xssab,
+            MethodArg::SimilarityGradient => Method::SimilarityGradient,
+            MethodArg::Corrrise => Method::Corrrise,
         }
     }
 }
@@ -82,17 +92,24 @@ pub(crate) fn run(g: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<()> {
     let fa = explainer.prepare(&args.a)?;
     let fb = explainer.prepare(&args.b)?;
     let preprocess_ms = t.elapsed().as_secs_f64() * 1e3;
-    pb.set_message(format!(
-        "gradients of {} embedding dimensions, two images",
-        explainer.card().embedding.as_ref().map_or(0, |e| e.dim)
-    ));
-    let t = std::time::Instant::now();
-    let grads = explainer.image_gradients(&[&fa, &fb])?;
-    let grad_ms = t.elapsed().as_secs_f64() * 1e3;
-    pb.set_message("combining and writing");
-    let t = std::time::Instant::now();
-    let explanation = explainer.combine(&grads[0], &grads[1]);
-    let combine_ms = t.elapsed().as_secs_f64() * 1e3;
+    let (explanation, grad_ms, combine_ms) = if explainer.method() == Method::Fggb {
+        pb.set_message(format!(
+            "gradients of {} embedding dimensions, two images",
+            explainer.card().embedding.as_ref().map_or(0, |e| e.dim)
+        ));
+        let t = std::time::Instant::now();
+        let grads = explainer.image_gradients(&[&fa, &fb])?;
+        let grad_ms = t.elapsed().as_secs_f64() * 1e3;
+        pb.set_message("combining and writing");
+        let t = std::time::Instant::now();
+        let explanation = explainer.combine(&grads[0], &grads[1]);
+        (explanation, grad_ms, t.elapsed().as_secs_f64() * 1e3)
+    } else {
+        pb.set_message("explaining (model passes)");
+        let t = std::time::Instant::now();
+        let explanation = explainer.explain_faces(&fa, &fb, None)?;
+        (explanation, t.elapsed().as_secs_f64() * 1e3, 0.0)
+    };
     let verdict = Verdict::decide(Comparison::Cosine, explanation.score, explainer.threshold());
     let outcome = xfv::ExplainOutcome {
         faces: [fa, fb],

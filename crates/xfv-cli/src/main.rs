@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use xfv::prelude::*;
 
 mod batch;
+mod eval;
 mod explain;
 mod verify;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Explain the decision for two photos: similarity and dissimilarity maps of both faces
     /// (a panel PNG, the raw maps as .npy, a JSON record).
     Explain(explain::ExplainArgs),
+    /// Deletion and insertion curves of each method's maps over a labelled pair set: CSV, JSON, PNG plots.
+    Eval(eval::EvalArgs),
     /// Explain a list of pairs (CSV/TSV `a,b[,label]` or LFW pairs.txt): each image through the
     /// gradient graph once, resumable results.jsonl, a gallery page (OUT/index.html).
     Batch(batch::BatchArgs),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
+        Command::Eval(args) => eval::run(&cli.global, args),
         Command::Batch(args) => batch::run(&cli.global, args),
         Command::Merge(args) => batch::merge(&cli.global, args),
     };

@@ -1,23 +1,32 @@
 //! Explaining a pair: two image files -> aligned crops -> per-image gradient maps (the gradient
 //! graph, once per image) -> FGGB pair maps -> panel PNG, raw `.npy` maps and a JSON record.
+//! The other methods (similarity gradient, xSSAB, CorrRISE) run through
+//! [`Explainer::explain_faces`], which asks the [`ModelOracle`] for what each method needs.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Axis, stack};
+use ndarray::{Array3, Axis, stack};
 use serde::Serialize;
 use xfv_core::{Comparison, CropOrigin, ModelCard, Verdict};
-use xfv_explain::{ImageGradients, Method, PairExplanation, fggb};
+use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairExplanation, fggb, method_impl};
 use xfv_preprocess::{AlignedFace, FaceDetector, Mode, Preprocessor};
 use xfv_report::{DisplayOptions, PanelFace, PanelInput, crop_view, render_panel};
 use xfv_runtime::{DetectorModel, EpRequest, GradientModel, ModelInfo, Runtime, RuntimeOptions};
 
+use crate::oracle::{ExtraSessions, ModelOracle};
 use crate::verify::{DETECTOR, OrtDetector};
 use crate::{Error, checked_model_file, default_models_dir, resolve_card};
 
 /// The gradient graph of a card: `<models>/<name>.grad.onnx` (made by `scripts/setup`).
 pub fn gradient_graph_path(card: &ModelCard) -> PathBuf {
     card.dir.join(format!("{}.grad.onnx", card.name))
+}
+
+/// The plain VJP graph of a card: `<models>/<name>.absmean.onnx` (made by `scripts/setup`), for
+/// the similarity gradient and xSSAB.
+pub fn vjp_graph_path(card: &ModelCard) -> PathBuf {
+    card.dir.join(format!("{}.absmean.onnx", card.name))
 }
 
 /// The cosine threshold FGGB uses for a card. Cosine cards give theirs; for a euclidean card
@@ -129,9 +138,24 @@ impl ExplainerBuilder {
         }
         let (pre, detector_info) = self.preprocessor(&rt, &dir, manifest)?;
         let threshold = self.threshold.unwrap_or_else(|| cosine_threshold(&card));
+        let mut extra = ExtraSessions::new(
+            rt,
+            self.ep.clone(),
+            pre.manifest().clone(),
+            vjp_graph_path(&card),
+            card.model_path(),
+        );
+        // fail early when the chosen method's model file is missing
+        if self.method.needs_vjp() {
+            extra.load_vjp(&grad.metadata().source_sha256)?;
+        }
+        if self.method == Method::Corrrise {
+            extra.load_model()?;
+        }
         Ok(Explainer {
             pre,
             grad,
+            extra,
             card,
             mode: self.mode,
             threshold,
@@ -292,6 +316,7 @@ pub struct ExplainRecord {
 pub struct Explainer {
     pre: Preprocessor,
     grad: GradientModel,
+    extra: ExtraSessions,
     card: ModelCard,
     mode: Mode,
     threshold: f32,
@@ -318,6 +343,71 @@ impl Explainer {
     /// The gradient graph's session facts (EP that ran, chunking).
     pub fn gradient_info(&self) -> &ModelInfo {
         self.grad.info()
+    }
+
+    /// The method chosen at build time.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The model behind the methods (forward passes, VJPs, FGGB maps), borrowed.
+    pub fn oracle(&mut self) -> ModelOracle<'_> {
+        ModelOracle::new(&mut self.grad, &mut self.extra)
+    }
+
+    /// The sessions opened on demand (forward path, batch size).
+    pub fn extra_sessions_mut(&mut self) -> &mut ExtraSessions {
+        &mut self.extra
+    }
+
+    /// A crop as the model's input tensor `[3, H, W]`.
+    pub fn tensor(&self, face: &AlignedFace) -> Result<Array3<f32>, Error> {
+        Ok(face.to_tensor(self.pre.manifest())?)
+    }
+
+    /// Stages 2-3 for any method: the pair's maps from two crops. FGGB uses `cached` per-image
+    /// gradients when given (else computes them); the other methods ignore them and ask the
+    /// oracle (VJPs for the similarity gradient and xSSAB, forward passes for CorrRISE).
+    pub fn explain_faces(
+        &mut self,
+        fa: &AlignedFace,
+        fb: &AlignedFace,
+        cached: Option<[&ImageGradients; 2]>,
+    ) -> Result<PairExplanation, Error> {
+        if self.method == Method::Fggb {
+            if let Some([a, b]) = cached {
+                return Ok(self.combine(a, b));
+            }
+            let grads = self.image_gradients(&[fa, fb])?;
+            return Ok(self.combine(&grads[0], &grads[1]));
+        }
+        let (ta, tb) = (self.tensor(fa)?, self.tensor(fb)?);
+        let batch = stack(Axis(0), &[ta.view(), tb.view()]).map_err(|_| {
+            xfv_explain::Error::ShapeMismatch {
+                what: "pair batch",
+                expected: ta.shape().to_vec(),
+                got: tb.shape().to_vec(),
+            }
+        })?;
+        let (method, threshold) = (self.method, self.threshold);
+        let mut oracle = self.oracle();
+        let e = oracle
+            .embed(batch.view())
+            .map_err(|source| xfv_explain::Error::Oracle {
+                method: "embedding",
+                source,
+            })?;
+        let ia = ImageInput {
+            tensor: ta.view(),
+            embedding: e.row(0),
+            fggb: None,
+        };
+        let ib = ImageInput {
+            tensor: tb.view(),
+            embedding: e.row(1),
+            fggb: None,
+        };
+        Ok(method_impl(method).explain(&mut oracle, ia, ib, threshold)?)
     }
 
     /// The detector's session facts, in detect mode.
@@ -360,7 +450,9 @@ impl Explainer {
             .collect()
     }
 
-    /// Stage 3: the pair's maps from two images' gradients.
+    /// Stage 3 of FGGB's per-image cache path: the pair's FGGB maps from two images' cached
+    /// gradients. Always FGGB (the gradients are FGGB's); other methods need the crops: see
+    /// [`Explainer::explain_faces`].
     pub fn combine(&self, a: &ImageGradients, b: &ImageGradients) -> PairExplanation {
         self.pair_writer().combine(a, b)
     }
@@ -382,9 +474,13 @@ impl Explainer {
         let fa = self.prepare(a)?;
         let fb = self.prepare(b)?;
         let t1 = Instant::now();
-        let grads = self.image_gradients(&[&fa, &fb])?;
-        let t2 = Instant::now();
-        let explanation = self.combine(&grads[0], &grads[1]);
+        let (explanation, t2) = if self.method == Method::Fggb {
+            let grads = self.image_gradients(&[&fa, &fb])?;
+            let t2 = Instant::now();
+            (self.combine(&grads[0], &grads[1]), t2)
+        } else {
+            (self.explain_faces(&fa, &fb, None)?, Instant::now())
+        };
         let t3 = Instant::now();
         let verdict = Verdict::decide(Comparison::Cosine, explanation.score, self.threshold);
         Ok(ExplainOutcome {
@@ -418,11 +514,16 @@ impl PairWriter {
         self.threshold
     }
 
-    /// Stage 3: the pair's maps from two images' gradients.
+    /// The method chosen at build time (its pair step for FGGB is [`PairWriter::combine`]; the
+    /// other methods run in [`Explainer::explain_faces`]).
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Stage 3 of FGGB's cache path: the pair's FGGB maps from two images' gradients (FGGB
+    /// whatever the method; the other methods run in [`Explainer::explain_faces`]).
     pub fn combine(&self, a: &ImageGradients, b: &ImageGradients) -> PairExplanation {
-        match self.method {
-            Method::Fggb => fggb::explain_pair(a, b, self.threshold),
-        }
+        fggb::explain_pair(a, b, self.threshold)
     }
 
     /// Stage 4: writes the panel, the crops, the raw maps and `record.json` into `out_dir`

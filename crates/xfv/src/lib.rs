@@ -14,16 +14,19 @@
 
 mod explain;
 mod models;
+mod oracle;
 mod verify;
 
 use std::path::PathBuf;
 
 pub use explain::{
     ExplainOutcome, ExplainRecord, ExplainTimings, Explainer, ExplainerBuilder, MapFiles,
-    PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path,
+    PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path, vjp_graph_path,
 };
 pub use models::{KNOWN_MODELS, checked_model_file, default_models_dir, resolve_card, sha256_file};
+pub use oracle::{ExtraSessions, ForwardPath, ModelOracle};
 pub use verify::{StageTimings, Verifier, VerifierBuilder, VerifyReport};
+pub use xfv_explain::corrrise::CorrRiseOptions;
 
 /// The types most users need.
 pub mod prelude {

@@ -1,0 +1,326 @@
+//! The evaluation driver: clean scores -> EER threshold -> each method's maps of the probes ->
+//! deletion and insertion curves at the clean threshold.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use ndarray::{Array2, Array3, Array4, Axis, stack};
+use serde::Serialize;
+use xfv_explain::corrrise::{CorrRise, CorrRiseOptions};
+use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairMethod, method_impl};
+
+use crate::Error;
+use crate::metrics::{EerPoint, accuracy, area_x100, auc, eer};
+use crate::perturb::{Metric, perturb, ranking};
+
+/// Which of a probe's two maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapKind {
+    /// `max(S, 0)`: evidence for "same person".
+    Similarity,
+    /// `max(-S, 0)`: evidence for "different".
+    Dissimilarity,
+}
+
+impl MapKind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Similarity => "similarity",
+            MapKind::Dissimilarity => "dissimilarity",
+        }
+    }
+}
+
+/// Which pairs each map kind is scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairSelection {
+    /// Similarity maps on genuine pairs, dissimilarity maps on impostor pairs (default; the
+    /// spec's inferred protocol).
+    #[default]
+    Labels,
+    /// Similarity maps on pairs accepted at the clean threshold, dissimilarity maps on rejected
+    /// ones.
+    Decisions,
+    /// Both kinds on every pair.
+    All,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Methods, in table order.
+    pub methods: Vec<Method>,
+    /// Ratios P in percent (default 0, 10, ..., 100).
+    pub ratios: Vec<f64>,
+    /// Pair selection per map kind.
+    pub selection: PairSelection,
+    /// Threshold for the methods and the curves (default: the clean EER threshold).
+    pub threshold: Option<f32>,
+    /// CorrRISE's options.
+    pub corrrise: CorrRiseOptions,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            methods: Method::ALL.to_vec(),
+            ratios: (0..=10).map(|i| f64::from(i) * 10.0).collect(),
+            selection: PairSelection::default(),
+            threshold: None,
+            corrrise: CorrRiseOptions::default(),
+        }
+    }
+}
+
+/// A labelled pair of image indices: probe `a`, gallery `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexPair {
+    /// Probe (perturbed).
+    pub a: usize,
+    /// Gallery (fixed).
+    pub b: usize,
+    /// Same person.
+    pub genuine: bool,
+}
+
+/// Verification on the clean images.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// Pairs.
+    pub pairs: usize,
+    /// Genuine pairs.
+    pub genuine: usize,
+    /// Impostor pairs.
+    pub impostor: usize,
+    /// The EER operating point.
+    pub eer: EerPoint,
+    /// Accuracy at the threshold in use.
+    pub accuracy: f64,
+    /// ROC AUC.
+    pub auc: f64,
+    /// The threshold the curves and the methods use.
+    pub threshold: f32,
+}
+
+/// One accuracy curve and its area.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    /// Method.
+    pub method: Method,
+    /// Map kind.
+    pub map: MapKind,
+    /// Deletion or insertion.
+    pub metric: Metric,
+    /// Pairs it was measured on.
+    pub pairs: usize,
+    /// P in percent.
+    pub ratios: Vec<f64>,
+    /// Accuracy at each P.
+    pub accuracy: Vec<f64>,
+    /// Normalised trapezoid area x 100 (%).
+    pub area_x100: f64,
+}
+
+/// Time a method took to explain the pairs (maps only, not the curves).
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodTiming {
+    /// Method.
+    pub method: Method,
+    /// Pairs explained.
+    pub pairs: usize,
+    /// Seconds in all (FGGB: including its per-image gradients, computed once per image).
+    pub total_s: f64,
+    /// Milliseconds per pair.
+    pub per_pair_ms: f64,
+}
+
+/// The evaluation's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Clean verification.
+    pub verification: Verification,
+    /// One curve per method x map kind x metric.
+    pub curves: Vec<Curve>,
+    /// Explanation time per method.
+    pub timings: Vec<MethodTiming>,
+}
+
+fn oracle_fail(what: &'static str) -> impl Fn(xfv_explain::OracleError) -> Error {
+    move |source| {
+        Error::Explain(xfv_explain::Error::Oracle {
+            method: what,
+            source,
+        })
+    }
+}
+
+/// Normalised embeddings `[N, D]` of `tensors`, in the oracle's batches.
+pub fn embed_all(oracle: &mut dyn Oracle, tensors: &[Array3<f32>]) -> Result<Array2<f32>, Error> {
+    let mut rows = Vec::with_capacity(tensors.len());
+    for chunk in tensors.chunks(oracle.batch_size().max(1)) {
+        let views: Vec<_> = chunk.iter().map(|t| t.view()).collect();
+        let batch = stack(Axis(0), &views).map_err(|_| Error::Shape {
+            what: "image batch",
+        })?;
+        let e = oracle
+            .embed(batch.view())
+            .map_err(oracle_fail("embedding"))?;
+        rows.extend(e.outer_iter().map(|r| r.to_owned()));
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    if views.is_empty() {
+        return Ok(Array2::zeros((0, oracle.dim())));
+    }
+    stack(Axis(0), &views).map_err(|_| Error::Shape { what: "embeddings" })
+}
+
+fn kinds_for(p: &IndexPair, accepted: bool, sel: PairSelection) -> Vec<MapKind> {
+    let same = match sel {
+        PairSelection::Labels => p.genuine,
+        PairSelection::Decisions => accepted,
+        PairSelection::All => return vec![MapKind::Similarity, MapKind::Dissimilarity],
+    };
+    vec![if same {
+        MapKind::Similarity
+    } else {
+        MapKind::Dissimilarity
+    }]
+}
+
+/// Runs the evaluation over `pairs` of the model-input `tensors` (`[3, H, W]` each).
+/// `progress` is told what is running.
+pub fn evaluate(
+    oracle: &mut dyn Oracle,
+    tensors: &[Array3<f32>],
+    pairs: &[IndexPair],
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Evaluation, Error> {
+    if let Some(p) = pairs
+        .iter()
+        .find(|p| p.a >= tensors.len() || p.b >= tensors.len())
+    {
+        return Err(Error::LengthMismatch {
+            what: "pair index vs images",
+            expected: tensors.len(),
+            got: p.a.max(p.b) + 1,
+        });
+    }
+    progress("embedding the clean images");
+    let e = embed_all(oracle, tensors)?;
+    let scores: Vec<f32> = pairs.iter().map(|p| e.row(p.a).dot(&e.row(p.b))).collect();
+    let labels: Vec<bool> = pairs.iter().map(|p| p.genuine).collect();
+    let eer_point = eer(&scores, &labels)?;
+    let theta = options.threshold.unwrap_or(eer_point.threshold);
+    let verification = Verification {
+        pairs: pairs.len(),
+        genuine: labels.iter().filter(|l| **l).count(),
+        impostor: labels.iter().filter(|l| !**l).count(),
+        eer: eer_point,
+        accuracy: accuracy(&scores, &labels, theta),
+        auc: auc(&scores, &labels)?,
+        threshold: theta,
+    };
+    let black = oracle.black();
+    let mut curves = Vec::new();
+    let mut timings = Vec::new();
+    for &method in &options.methods {
+        let imp: Box<dyn PairMethod> = match method {
+            Method::Corrrise => Box::new(CorrRise::new(options.corrrise)),
+            m => method_impl(m),
+        };
+        // (kind, metric) -> per ratio: scores; plus labels
+        let mut acc: HashMap<(MapKind, Metric), (Vec<Vec<f32>>, Vec<bool>)> = HashMap::new();
+        let mut cache: HashMap<usize, ImageGradients> = HashMap::new();
+        let mut explain_s = 0.0;
+        for (pi, p) in pairs.iter().enumerate() {
+            progress(&format!(
+                "{}: pair {}/{}",
+                method.name(),
+                pi + 1,
+                pairs.len()
+            ));
+            let kinds = kinds_for(p, scores[pi] >= theta, options.selection);
+            let t0 = Instant::now();
+            if method == Method::Fggb {
+                for i in [p.a, p.b] {
+                    if let std::collections::hash_map::Entry::Vacant(v) = cache.entry(i) {
+                        let g = oracle
+                            .fggb_maps(tensors[i].view())
+                            .map_err(oracle_fail("fggb"))?;
+                        v.insert(g);
+                    }
+                }
+            }
+            let input = |i: usize| ImageInput {
+                tensor: tensors[i].view(),
+                embedding: e.row(i),
+                fggb: cache.get(&i),
+            };
+            let ex = imp.explain(oracle, input(p.a), input(p.b), theta)?;
+            explain_s += t0.elapsed().as_secs_f64();
+            for kind in kinds {
+                let map = match kind {
+                    MapKind::Similarity => &ex.a.similarity,
+                    MapKind::Dissimilarity => &ex.a.dissimilarity,
+                };
+                let rank = ranking(map.view());
+                for metric in Metric::ALL {
+                    let imgs: Vec<Array3<f32>> = options
+                        .ratios
+                        .iter()
+                        .map(|&r| perturb(tensors[p.a].view(), &rank, r, metric, black))
+                        .collect();
+                    let ep = embed_all(oracle, &imgs)?;
+                    let s = ep.dot(&e.row(p.b));
+                    let entry = acc
+                        .entry((kind, metric))
+                        .or_insert_with(|| (vec![Vec::new(); options.ratios.len()], Vec::new()));
+                    for (k, v) in s.iter().enumerate() {
+                        entry.0[k].push(*v);
+                    }
+                    entry.1.push(p.genuine);
+                }
+            }
+        }
+        drop(cache);
+        let n = pairs.len().max(1);
+        timings.push(MethodTiming {
+            method,
+            pairs: pairs.len(),
+            total_s: explain_s,
+            per_pair_ms: explain_s * 1e3 / n as f64,
+        });
+        let mut keys: Vec<_> = acc.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            let (per_ratio, lab) = &acc[&key];
+            let accs: Vec<f64> = per_ratio.iter().map(|s| accuracy(s, lab, theta)).collect();
+            curves.push(Curve {
+                method,
+                map: key.0,
+                metric: key.1,
+                pairs: lab.len(),
+                ratios: options.ratios.clone(),
+                area_x100: area_x100(&options.ratios, &accs),
+                accuracy: accs,
+            });
+        }
+    }
+    Ok(Evaluation {
+        verification,
+        curves,
+        timings,
+    })
+}
+
+/// Stacks `[3, H, W]` tensors into `[N, 3, H, W]` (for callers building their own batches).
+pub fn stack_images(tensors: &[Array3<f32>]) -> Result<Array4<f32>, Error> {
+    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+    stack(Axis(0), &views).map_err(|_| Error::Shape {
+        what: "image batch",
+    })
+}
