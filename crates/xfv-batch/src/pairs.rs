@@ -119,7 +119,9 @@ impl PairList {
     /// Parses a list; `path` is only named in errors. Only a missing or unknown header is an
     /// error; bad rows become [`EntryKind::Bad`] entries.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<PairList, Error> {
-        let mut lines = bytes
+        // a final newline ends the last line; it does not start a blank one
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let mut lines = body
             .split(|b| *b == b'\n')
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .enumerate()
