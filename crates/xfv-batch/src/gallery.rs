@@ -11,6 +11,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
+use xfv_core::Decision;
+
 use crate::results::{Record, Status, Summary};
 
 const SCRIPT: &str = r#"
@@ -91,7 +93,11 @@ pub fn render<'a>(records: impl IntoIterator<Item = &'a Record>, summary: &Summa
     let mut rows = String::new();
     for r in records {
         let score = r.score.map_or(String::new(), |s| format!("{s:.4}"));
-        let decision = r.decision.map_or(String::new(), |d| d.to_string());
+        let decision = match r.decision {
+            Some(Decision::Accept) => "accept",
+            Some(Decision::Reject) => "reject",
+            None => "",
+        };
         let status = match r.status {
             Status::Ok => "ok",
             Status::Error => "error",
