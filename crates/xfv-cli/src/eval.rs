@@ -29,7 +29,7 @@ pub(crate) enum SelectionArg {
 pub(crate) enum ForwardArg {
     /// The inference model (<name>.onnx)
     Inference,
-    /// The gradient graph with zero cotangent rows
+    /// The FGGB gradient graph with one zero cotangent row
     GradientGraph,
 }
 

@@ -190,6 +190,9 @@ fn kinds_for(p: &IndexPair, accepted: bool, sel: PairSelection) -> Vec<MapKind> 
     }]
 }
 
+/// Perturbed scores per ratio, and the pairs' labels.
+type Scores = (Vec<Vec<f32>>, Vec<bool>);
+
 /// Runs the evaluation over `pairs` of the model-input `tensors` (`[3, H, W]` each).
 /// `progress` is told what is running.
 pub fn evaluate(
@@ -233,7 +236,7 @@ pub fn evaluate(
             m => method_impl(m),
         };
         // (kind, metric) -> per ratio: scores; plus labels
-        let mut acc: HashMap<(MapKind, Metric), (Vec<Vec<f32>>, Vec<bool>)> = HashMap::new();
+        let mut acc: HashMap<(MapKind, Metric), Scores> = HashMap::new();
         let mut cache: HashMap<usize, ImageGradients> = HashMap::new();
         let mut explain_s = 0.0;
         for (pi, p) in pairs.iter().enumerate() {

@@ -19,7 +19,8 @@ pub enum ForwardPath {
     /// docs/evaluation.md).
     #[default]
     InferenceModel,
-    /// The FGGB gradient graph with zero cotangent rows.
+    /// The FGGB gradient graph with one zero cotangent row (K = 0 rows do not run: the graph's
+    /// broadcasts need K >= 1); pays for one backward pass per batch.
     GradientGraph,
 }
 
@@ -146,7 +147,8 @@ impl<'a> ModelOracle<'a> {
                 Ok(e)
             }
             ForwardPath::GradientGraph => {
-                let cot = Array2::<f32>::zeros((0, self.extra.manifest.embedding.dim));
+                // one zero cotangent row: the graph cannot broadcast K = 0 rows
+                let cot = Array2::<f32>::zeros((1, self.extra.manifest.embedding.dim));
                 Ok(self.fggb.vjp(x, cot.view())?.0)
             }
         }

@@ -1,0 +1,117 @@
+//! Deletion and insertion on a tiny analytic "model" with known curves: the embedding is
+//! `[1, 0]` while pixel (0, 0) is not black and `[0, 1]` once it is, and every VJP map puts its
+//! largest value on pixel (0, 0). So the similarity-gradient map ranks (0, 0) first on every
+//! probe: deleting 10 % of the pixels (2 of 16) flips every decision, inserting them restores it.
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayView4, Axis};
+use xfv_eval::{EvalOptions, IndexPair, MapKind, Metric, evaluate};
+use xfv_explain::{ImageGradients, Method, Oracle, OracleError};
+
+const BLACK: f32 = -1.0;
+
+struct Switch;
+
+impl Oracle for Switch {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn black(&self) -> [f32; 3] {
+        [BLACK; 3]
+    }
+    fn embed(&mut self, x: ArrayView4<'_, f32>) -> Result<Array2<f32>, OracleError> {
+        let mut e = Array2::zeros((x.shape()[0], 2));
+        for (i, img) in x.axis_iter(Axis(0)).enumerate() {
+            // a gallery image is marked by pixel (1, 1) = 0.5: it embeds as [0, 1]
+            let gallery_b = img[[0, 1, 1]] == 0.5;
+            let on = img[[0, 0, 0]] != BLACK;
+            e[[i, if on && !gallery_b { 0 } else { 1 }]] = 1.0;
+        }
+        Ok(e)
+    }
+    fn vjp_absmean(
+        &mut self,
+        x: ArrayView3<'_, f32>,
+        cotangent: ArrayView2<'_, f32>,
+    ) -> Result<Array3<f32>, OracleError> {
+        let (_, h, w) = x.dim();
+        Ok(Array3::from_shape_fn(
+            (cotangent.nrows(), h, w),
+            |(_, y, x)| {
+                if (y, x) == (0, 0) { 1.0 } else { 0.1 }
+            },
+        ))
+    }
+    fn fggb_maps(&mut self, _x: ArrayView3<'_, f32>) -> Result<ImageGradients, OracleError> {
+        Err("not used".into())
+    }
+}
+
+#[test]
+fn curves_flip_at_the_first_ratio() {
+    let probe = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    let mut gallery_b = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    gallery_b[[0, 1, 1]] = 0.5;
+    let tensors = vec![probe.clone(), probe.clone(), gallery_b];
+    // genuine: probe vs probe copy (score 1); impostor: probe vs gallery_b (score 0)
+    let pairs = [
+        IndexPair {
+            a: 0,
+            b: 1,
+            genuine: true,
+        },
+        IndexPair {
+            a: 1,
+            b: 0,
+            genuine: true,
+        },
+        IndexPair {
+            a: 0,
+            b: 2,
+            genuine: false,
+        },
+        IndexPair {
+            a: 1,
+            b: 2,
+            genuine: false,
+        },
+    ];
+    let options = EvalOptions {
+        methods: vec![Method::SimilarityGradient],
+        ..EvalOptions::default()
+    };
+    let ev = evaluate(&mut Switch, &tensors, &pairs, &options, &mut |_| {}).expect("evaluate");
+    assert_eq!(ev.verification.eer.threshold, 1.0);
+    assert_eq!(ev.verification.accuracy, 1.0);
+    assert_eq!(ev.verification.auc, 1.0);
+    assert_eq!(ev.curves.len(), 4);
+    for c in &ev.curves {
+        assert_eq!(c.pairs, 2);
+        let want: Vec<f64> = match c.metric {
+            Metric::Deletion => (0..=10).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect(),
+            Metric::Insertion => (0..=10).map(|i| if i == 0 { 0.0 } else { 1.0 }).collect(),
+        };
+        assert_eq!(c.accuracy, want, "{:?} {:?}", c.map, c.metric);
+        let area = if c.metric == Metric::Deletion {
+            5.0
+        } else {
+            95.0
+        };
+        assert!((c.area_x100 - area).abs() < 1e-9);
+    }
+    assert!(ev.curves.iter().any(|c| c.map == MapKind::Dissimilarity));
+    // table and plots
+    let dir = tempfile::tempdir().expect("tmp");
+    let files = xfv_eval::output::write_all(
+        &ev,
+        dir.path(),
+        "switch",
+        serde_json::json!({"model": "switch"}),
+    )
+    .expect("write");
+    assert_eq!(files.len(), 2 + 4);
+    let csv = std::fs::read_to_string(dir.path().join("results.csv")).expect("csv");
+    assert!(csv.starts_with("method,map,metric,pairs,area_x100,acc_p0,"));
+    assert!(csv.contains("similarity-gradient,similarity,deletion,2,5.00,1.0000,0.0000"));
+    let img = image::open(dir.path().join("deletion_similarity.png")).expect("png");
+    assert_eq!((img.width(), img.height()), (760, 480));
+}
