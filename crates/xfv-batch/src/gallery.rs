@@ -116,11 +116,11 @@ pub fn render<'a>(records: impl IntoIterator<Item = &'a Record>, summary: &Summa
             .as_ref()
             .map_or(String::new(), |e| escape_html(&e.message));
         let label = r.label.map_or(String::new(), |l| l.to_string());
-        let _ = write!(
+        let _ = writeln!(
             rows,
             "<tr class=\"pair {status} {decision}\" data-status=\"{status}\" data-decision=\"{decision}\" data-score=\"{score}\">\
 <td>{thumb}</td><td>{row}</td><td class=\"file\">{a}</td><td class=\"file\">{b}</td>\
-<td>{score}</td><td>{decision}</td><td>{label}</td><td class=\"err\">{error}</td></tr>\n",
+<td>{score}</td><td>{decision}</td><td>{label}</td><td class=\"err\">{error}</td></tr>",
             row = r.row,
             a = escape_html(&r.a),
             b = escape_html(&r.b),

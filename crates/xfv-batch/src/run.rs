@@ -293,7 +293,7 @@ impl Batch {
             })
             .collect();
         let out = self.opts.out.clone();
-        let display = self.opts.display.clone();
+        let display = self.opts.display;
         let (tx_img, rx_img) = sync_channel::<Loaded>(IMAGE_QUEUE);
         let (tx_job, rx_job) = sync_channel::<PairJob>(PAIR_QUEUE);
         let (tx_rec, rx_rec) = sync_channel::<Record>(PAIR_QUEUE);
@@ -309,11 +309,13 @@ impl Batch {
             let infer = s.spawn(move || {
                 infer_stage(
                     &mut explainer,
-                    steps,
-                    pairs,
-                    image_pairs,
+                    Work {
+                        steps,
+                        pairs,
+                        image_pairs,
+                        files,
+                    },
                     cache_ref,
-                    files,
                     rx_img,
                     tx_job,
                 )
@@ -426,18 +428,29 @@ fn decode_stage(
     total
 }
 
+/// What the inference stage walks: the plan, the pairs, their image ids, the image files.
+struct Work<'a> {
+    steps: &'a [Step],
+    pairs: &'a [(usize, usize, Pair)],
+    image_pairs: &'a [(usize, usize)],
+    files: &'a [PathBuf],
+}
+
 /// Stage 2: owns the gradient session; walks the plan, holds images, emits pair jobs.
 /// Returns (ms, gradient passes, cache hits, image failures).
 fn infer_stage(
     explainer: &mut xfv::Explainer,
-    steps: &[Step],
-    pairs: &[(usize, usize, Pair)],
-    image_pairs: &[(usize, usize)],
+    work: Work<'_>,
     cache: Option<&DiskCache>,
-    files: &[PathBuf],
     rx: Receiver<Loaded>,
     tx: SyncSender<PairJob>,
 ) -> (f64, usize, usize, usize) {
+    let Work {
+        steps,
+        pairs,
+        image_pairs,
+        files,
+    } = work;
     let (mut total, mut passes, mut hits, mut failures) = (0.0, 0, 0, 0);
     let mut held: HashMap<usize, Slot> = HashMap::new();
     for step in steps {
@@ -598,14 +611,6 @@ fn explain_job(writer: &PairWriter, out: &Path, display: &DisplayOptions, job: P
     }
 }
 
-fn ms(d: impl Into<DurationLike>) -> f64 {
-    d.into().0
-}
-
-struct DurationLike(f64);
-
-impl From<Instant> for DurationLike {
-    fn from(t: Instant) -> Self {
-        DurationLike(t.elapsed().as_secs_f64() * 1e3)
-    }
+fn ms(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
 }

@@ -32,10 +32,17 @@ fn bad_rows_are_recorded_and_resume_cuts_a_torn_line() {
     let s = run(Shard::default());
     assert_eq!((s.pairs, s.run.pairs_done), (3, 0));
     let recs = xfv_batch::results::read_records(&results).expect("read");
-    assert!(std::fs::read_to_string(&results).expect("text").ends_with('\n'));
+    assert!(
+        std::fs::read_to_string(&results)
+            .expect("text")
+            .ends_with('\n')
+    );
     assert_eq!(recs.len(), 3);
     assert!(recs.values().all(|r| r.status == Status::Error));
-    assert_eq!(recs[&1].error.as_ref().map(|e| e.kind), Some(ErrorKind::Label));
+    assert_eq!(
+        recs[&1].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Label)
+    );
     assert!(out.join("index.html").is_file() && out.join("summary.json").is_file());
     assert!("2/2".parse::<Shard>().is_err());
 }
