@@ -163,8 +163,8 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// Outputs to merge come from different lists or models.
-    #[error("{}: {key} is `{got}`, the first input has `{expected}`; only shards of one batch merge", path.display())]
+    /// Outputs to merge (or an output to resume) come from different lists or models.
+    #[error("{}: {key} is `{got}`, expected `{expected}`; only outputs of one pair list merge or resume (use a new output folder)", path.display())]
     MergeMismatch {
         /// The `run.json` that differs.
         path: PathBuf,

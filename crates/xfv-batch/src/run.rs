@@ -73,8 +73,9 @@ pub struct RunInfo {
     pub shard: Option<String>,
     /// Model name.
     pub model: String,
-    /// Cosine threshold.
-    pub threshold: f32,
+    /// Cosine threshold (absent when the run loaded no model: only bad rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
 }
 
 /// A batch ready to run: list parsed, earlier results read.
@@ -126,6 +127,21 @@ impl Batch {
             path: opts.out.clone(),
             source,
         })?;
+        // resuming into an output made from another list would take its rows for ours
+        let run_json = opts.out.join("run.json");
+        if let Ok(bytes) = std::fs::read(&run_json)
+            && let Ok(prev) = serde_json::from_slice::<RunInfo>(&bytes)
+        {
+            let sha = xfv::sha256_file(pairs)?;
+            if prev.pairs_sha256 != sha {
+                return Err(Error::MergeMismatch {
+                    path: run_json,
+                    key: "pairs_sha256",
+                    expected: sha,
+                    got: prev.pairs_sha256,
+                });
+            }
+        }
         let (log, records) = ResultsLog::open(&opts.out.join("results.jsonl"))?;
         let shard = opts.shard;
         let mine: Vec<usize> = list
@@ -216,11 +232,11 @@ impl Batch {
             model: explainer_info
                 .as_ref()
                 .map_or(String::new(), |(m, _)| m.clone()),
-            threshold: explainer_info.map_or(f32::NAN, |(_, t)| t),
+            threshold: explainer_info.map(|(_, t)| t),
         };
         let out = &self.opts.out;
         // a resumed run that had nothing left keeps the earlier run.json
-        if info.threshold.is_finite() || !out.join("run.json").exists() {
+        if info.threshold.is_some() || !out.join("run.json").exists() {
             xfv_report::write_json_atomic(&out.join("run.json"), &info)?;
         }
         xfv_report::write_json_atomic(&out.join("summary.json"), &summary)?;

@@ -45,4 +45,13 @@ fn bad_rows_are_recorded_and_resume_cuts_a_torn_line() {
     );
     assert!(out.join("index.html").is_file() && out.join("summary.json").is_file());
     assert!("2/2".parse::<Shard>().is_err());
+    // the same output folder with another list is refused, not mixed
+    std::fs::write(&pairs, "a,b\nother,list\n").expect("pairs");
+    let e = Batch::open(
+        Explainer::builder("no-such-model"),
+        &pairs,
+        BatchOptions::new(&out),
+    )
+    .expect_err("other list");
+    assert!(e.to_string().contains("run.json"), "{e}");
 }
