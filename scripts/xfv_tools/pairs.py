@@ -1,6 +1,6 @@
 """Pair lists for `xfv batch`, seeded and reproducible, from data/index.json.
 
-    python -m xfv_tools.pairs demo [--portraits 300] [-o pairs.csv]      # Obama pairs + portrait pairs
+    python -m xfv_tools.pairs demo [--portraits 300 --photos 60] [-o pairs.csv]  # Obama + portrait pairs
     python -m xfv_tools.pairs one-to-n [--gallery 200] [-o pairs.csv]   # obama.jpg vs N portraits (1:N)
     python -m xfv_tools.pairs random [--pairs 500 --photos 100] [-o pairs.csv]
 
@@ -41,9 +41,10 @@ def portraits(ids: dict[str, list[str]]) -> list[str]:
     return sorted(f for name, files in ids.items() if name.startswith("portraits/") for f in files)
 
 
-def demo(ids, n: int, seed: int) -> list[tuple[str, str, int]]:
+def demo(ids, n: int, n_photos: int, seed: int) -> list[tuple[str, str, int]]:
     rng = random.Random(seed)
-    photos = portraits(ids)
+    # few photos, many pairs each: the batch's cost grows with images, not pairs
+    photos = rng.sample(portraits(ids), n_photos)
     chosen: set[tuple[str, str]] = set()
     while len(chosen) < min(n, len(photos) * (len(photos) - 1) // 2):
         a, b = rng.sample(photos, 2)
@@ -75,14 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--portraits", type=int, default=300, help="demo: portrait pairs")
     p.add_argument("--gallery", type=int, default=200, help="one-to-n: gallery size")
     p.add_argument("--pairs", type=int, default=500, help="random: pairs")
-    p.add_argument("--photos", type=int, default=100, help="random: distinct photos")
+    p.add_argument("--photos", type=int, default=None,
+                   help="demo/random: distinct portrait photos (default 60 / 100)")
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("-o", "--out", type=Path, help="output file (default: stdout)")
     a = p.parse_args(argv)
     ids = identities(a.data)
+    if a.photos is None:
+        a.photos = 60 if a.kind == "demo" else 100
     if a.kind == "demo":
-        rows = demo(ids, a.portraits, a.seed)
+        rows = demo(ids, a.portraits, a.photos, a.seed)
     elif a.kind == "one-to-n":
         rows = one_to_n(ids, a.gallery, a.seed)
     else:
