@@ -175,6 +175,14 @@ pub enum Error {
         /// Value here.
         got: String,
     },
+    /// The method has no per-image stage to cache (only FGGB is batched).
+    #[error(
+        "xfv batch runs --method fggb only (its per-image maps are what the batch caches); `{method}` needs both images at once: use xfv explain per pair"
+    )]
+    MethodNotBatched {
+        /// The method asked for.
+        method: &'static str,
+    },
     /// Loading the model or writing files failed.
     #[error(transparent)]
     Xfv(#[from] xfv::Error),

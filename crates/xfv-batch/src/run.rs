@@ -251,6 +251,13 @@ impl Batch {
         on_record: &mut impl FnMut(&Record),
     ) -> Result<(String, f32), Error> {
         let mut explainer = self.builder.clone().build()?;
+        // the per-image cache is FGGB's structure (per-image maps, cheap pair combination); the
+        // other methods need both images at once and are not batched here
+        if explainer.method() != xfv_explain::Method::Fggb {
+            return Err(Error::MethodNotBatched {
+                method: explainer.method().name(),
+            });
+        }
         let mut preparer = self.builder.build_preparer()?;
         let writer = explainer.pair_writer();
         let card = explainer.card().clone();
