@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use xfv::prelude::*;
 
 mod batch;
+mod bench;
 mod eval;
 mod explain;
 mod verify;
@@ -52,6 +53,9 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Join the output folders of `xfv batch --shard` runs into one.
     Merge(batch::MergeArgs),
+    /// Benchmark a workload (single pair, 1:N, batch): pairs/s, latency, stages, GFLOP/s
+    /// against this machine's sgemm, peak memory; JSON and a table.
+    Bench(bench::BenchArgs),
 }
 
 pub(crate) fn runtime_options(g: &GlobalArgs) -> RuntimeOptions {
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Batch(args) => batch::run(&cli.global, args),
         Command::Merge(args) => batch::merge(&cli.global, args),
+        Command::Bench(args) => bench::run(&cli.global, args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

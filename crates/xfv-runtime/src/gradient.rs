@@ -219,6 +219,7 @@ pub struct GradientModel {
     session: Session,
     info: ModelInfo,
     meta: GraphMetadata,
+    custom: BTreeMap<String, String>,
     chunk_rows: usize,
 }
 
@@ -263,6 +264,7 @@ impl GradientModel {
         }
         drop(md);
         let meta = GraphMetadata::parse(path, &map)?;
+        let custom = map;
         let names: Vec<&str> = info.inputs.iter().map(|(n, _)| n.as_str()).collect();
         let outs: Vec<&str> = info.outputs.iter().map(|(n, _)| n.as_str()).collect();
         if names != ["x", "cotangent"] || outs != ["embedding", "jacobian"] {
@@ -291,6 +293,7 @@ impl GradientModel {
             session,
             info,
             meta,
+            custom,
             chunk_rows: DEFAULT_CHUNK_ROWS,
         })
     }
@@ -315,6 +318,12 @@ impl GradientModel {
     /// Facts for reports.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Any metadata value of the graph by key, including optional keys [`GraphMetadata`] does not
+    /// hold (e.g. `xfv.backward_gflop_per_row`, written by newer exports for benchmarks).
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.custom.get(key).map(String::as_str)
     }
 
     /// One run: normalised embeddings `[N,D]` and the VJPs of the K cotangent rows

@@ -345,6 +345,11 @@ impl Explainer {
         self.grad.info()
     }
 
+    /// The gradient graph session (metadata, chunking), for benchmarks.
+    pub(crate) fn gradient_model(&self) -> &GradientModel {
+        &self.grad
+    }
+
     /// The method chosen at build time.
     pub fn method(&self) -> Method {
         self.method

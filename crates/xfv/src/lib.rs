@@ -12,6 +12,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bench;
 mod explain;
 mod models;
 mod oracle;
@@ -19,6 +20,11 @@ mod verify;
 
 use std::path::PathBuf;
 
+pub use bench::{
+    BenchOptions, BenchReport, Comparison as BenchComparison, SgemmCeiling, StageMedians, Stats,
+    Workload, compare as compare_bench, cpu_description, load_avg, peak_rss_mb, read_report,
+    run_bench, sgemm_gflops,
+};
 pub use explain::{
     ExplainOutcome, ExplainRecord, ExplainTimings, Explainer, ExplainerBuilder, MapFiles,
     PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path, vjp_graph_path,
@@ -79,6 +85,12 @@ pub enum Error {
         expected: String,
         /// sha256 of the file.
         got: String,
+    },
+    /// A benchmark run could not be set up (`xfv bench`).
+    #[error("benchmark: {reason}")]
+    Bench {
+        /// What is wrong.
+        reason: String,
     },
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]

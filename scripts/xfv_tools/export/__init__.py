@@ -32,6 +32,10 @@ metadata_props (all values are strings; JSON where marked)
     xfv.template_px        JSON [[x, y] x 5]: alignment landmarks in crop pixels ([] if none)
     xfv.source_input_name  name of the image input in the source model
     xfv.batch              "dynamic" | "1": whether N is dynamic
+    xfv.forward_gflop      2 x the MACs of the Conv/Gemm/MatMul layers for one image, for
+                           benchmarks (`xfv bench` GFLOP/s); optional for readers
+    xfv.backward_gflop_per_row  FLOPs of one cotangent row's input-gradient pass through the same
+                           layers for one image (equal to xfv.forward_gflop); optional for readers
 
 Usage: `xfv-export MODEL.onnx --card models/sface.toml -o models/sface.grad.onnx --reduce fggb --verify`
 or `export_model(...)` from Python.
@@ -46,6 +50,7 @@ import onnx
 from .build import COTANGENT, EMBEDDING, INPUT, JACOBIAN, REDUCTIONS, build
 from .errors import (BatchMixingError, CardMismatchError, ExportError, InvalidModelError,
                      UnsupportedOpError)
+from .flops import backward_flops
 from .metadata import card_pixels, check_card, metadata, read_card
 from .probe import load_model, probe, sha256_file
 
@@ -64,6 +69,11 @@ def gradient_model(model_path: str | Path, card: dict | str | Path, reduce: str 
     P = probe(model, mean, std, source_sha256=sha256_file(Path(model_path)))
     check_card(card, P.height, P.width, P.dim)
     md = metadata(card, reduce, P.source_sha256, P.source_input_name, P.dynamic_batch)
+    # Benchmark facts, kept out of metadata() so that graphs exported before them stay current
+    # for the setup (it compares metadata() keys only).
+    gflop = backward_flops(P, 1) / 1e9
+    md["xfv.forward_gflop"] = "%.6g" % gflop
+    md["xfv.backward_gflop_per_row"] = "%.6g" % gflop
     return build(P, reduce, md)
 
 
