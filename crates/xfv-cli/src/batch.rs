@@ -70,7 +70,7 @@ pub(crate) struct MergeArgs {
 
 pub(crate) fn run(g: &GlobalArgs, args: &BatchArgs) -> anyhow::Result<()> {
     let mut builder = Explainer::builder(args.model.as_str())
-        .ep(args.ep.clone())
+        .ep(g.ep(&args.ep))
         .mode(if args.aligned {
             Mode::Aligned
         } else {

@@ -62,7 +62,7 @@ pub(crate) fn run(g: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         .transpose()
         .context("reading the --compare report")?;
     let mut builder = Explainer::builder(args.model.as_str())
-        .ep(args.ep.clone())
+        .ep(g.ep(&args.ep))
         .mode(if args.aligned {
             Mode::Aligned
         } else {

@@ -110,7 +110,7 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     }
     let pb = spinner("loading the model");
     let mut builder = Explainer::builder(args.model.as_str())
-        .ep(args.ep.clone())
+        .ep(g.ep(&args.ep))
         .mode(if args.aligned {
             Mode::Aligned
         } else {

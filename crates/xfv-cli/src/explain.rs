@@ -71,7 +71,7 @@ pub(crate) struct ExplainArgs {
 pub(crate) fn run(g: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<()> {
     let pb = spinner("loading the model and its gradient graph");
     let mut builder = Explainer::builder(args.model.as_str())
-        .ep(args.ep.clone())
+        .ep(g.ep(&args.ep))
         .mode(if args.aligned {
             Mode::Aligned
         } else {

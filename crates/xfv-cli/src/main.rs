@@ -12,6 +12,7 @@ mod batch;
 mod bench;
 mod eval;
 mod explain;
+mod gpu;
 mod verify;
 
 #[derive(Parser, Debug)]
@@ -37,6 +38,15 @@ struct GlobalArgs {
     /// More log output (-v info, -vv debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    gpu: gpu::GpuArgs,
+}
+
+impl GlobalArgs {
+    /// The subcommand's `--ep` with the GPU options applied.
+    pub(crate) fn ep(&self, ep: &EpRequest) -> EpRequest {
+        self.gpu.apply(ep)
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -35,7 +35,7 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(g: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<()> {
     let mut builder = Verifier::builder(args.model.as_str())
-        .ep(args.ep.clone())
+        .ep(g.ep(&args.ep))
         .mode(if args.aligned {
             Mode::Aligned
         } else {

@@ -40,7 +40,10 @@ pub mod prelude {
     pub use xfv_explain::{Method, PairExplanation};
     pub use xfv_preprocess::Mode;
     pub use xfv_report::DisplayOptions;
-    pub use xfv_runtime::{EpRequest, ExecutionTarget, RuntimeOptions};
+    pub use xfv_runtime::{
+        CudaOptions, DimRange, EpRequest, ExecutionTarget, RuntimeOptions, TensorRtOptions,
+        TrtPrecision,
+    };
 }
 
 /// Errors of the pipeline: each names the file it concerns.
