@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use common::{stderr, stdout, xfv};
 use xfv_testutil::{data_dir, models_dir, real_models};
