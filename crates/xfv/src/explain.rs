@@ -10,13 +10,12 @@ use ndarray::{Array3, Axis, stack};
 use serde::Serialize;
 use xfv_core::{Comparison, CropOrigin, ModelCard, Verdict};
 use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairExplanation, fggb, method_impl};
-use xfv_preprocess::{AlignedFace, FaceDetector, Mode, Preprocessor};
+use xfv_preprocess::{AlignedFace, Mode, Preprocessor};
 use xfv_report::{DisplayOptions, PanelFace, PanelInput, crop_view, render_panel};
-use xfv_runtime::{DetectorModel, EpRequest, GradientModel, ModelInfo, Runtime, RuntimeOptions};
+use xfv_runtime::{EpRequest, GradientModel, ModelInfo, Runtime, RuntimeOptions};
 
 use crate::oracle::{ExtraSessions, ModelOracle};
-use crate::verify::{DETECTOR, OrtDetector};
-use crate::{Error, checked_model_file, default_models_dir, resolve_card};
+use crate::{Error, default_models_dir, resolve_card};
 
 /// The gradient graph of a card: `<models>/<name>.grad.onnx` (made by `scripts/setup`).
 pub fn gradient_graph_path(card: &ModelCard) -> PathBuf {
@@ -186,16 +185,7 @@ impl ExplainerBuilder {
         dir: &Path,
         manifest: xfv_core::ModelManifest,
     ) -> Result<(Preprocessor, Option<ModelInfo>), Error> {
-        let mut pre = Preprocessor::builder(manifest);
-        let mut detector_info = None;
-        if self.mode == Mode::Detect {
-            let det_card = resolve_card(DETECTOR, dir)?;
-            let det_path = checked_model_file(&det_card)?;
-            let det = DetectorModel::load(rt, &det_path, &det_card.input, &self.ep)?;
-            detector_info = Some(det.info().clone());
-            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
-        }
-        Ok((pre.build(), detector_info))
+        crate::verify::preprocessor(rt, dir, manifest, self.mode, &self.ep)
     }
 }
 

@@ -6,17 +6,17 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayView4, Axis, stack};
 use serde::Serialize;
-use xfv_core::{CropOrigin, ModelCard, ModelKind, Verdict};
+use xfv_core::{CropOrigin, ModelCard, ModelKind, ModelManifest, Verdict};
 use xfv_preprocess::{DetectorBackend, FaceDetector, Mode, Preprocessor};
-use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, Runtime, RuntimeOptions};
+use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, ModelInfo, Runtime, RuntimeOptions};
 
 use crate::{Error, checked_model_file, default_models_dir, resolve_card};
 
 /// The detector's card name in the models folder.
-pub(crate) const DETECTOR: &str = "yunet";
+const DETECTOR: &str = "yunet";
 
 /// The runtime's detector session as the preprocessing's detector backend.
-pub(crate) struct OrtDetector(pub(crate) DetectorModel);
+struct OrtDetector(DetectorModel);
 
 impl DetectorBackend for OrtDetector {
     fn infer(
@@ -25,6 +25,34 @@ impl DetectorBackend for OrtDetector {
     ) -> Result<HashMap<String, ArrayD<f32>>, Box<dyn std::error::Error + Send + Sync>> {
         Ok(self.0.run(input)?)
     }
+}
+
+/// Stage 1 for `manifest`'s model: a preprocessor, with the detector (its card checked, its
+/// file sha256-checked, its session on `ep`) in detect mode. Shared by every pipeline.
+pub(crate) fn preprocessor(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: ModelManifest,
+    mode: Mode,
+    ep: &EpRequest,
+) -> Result<(Preprocessor, Option<ModelInfo>), Error> {
+    let mut pre = Preprocessor::builder(manifest);
+    let mut detector_info = None;
+    if mode == Mode::Detect {
+        let det_card = resolve_card(DETECTOR, dir)?;
+        if det_card.kind != ModelKind::Detector {
+            return Err(xfv_core::Error::CardInvalid {
+                path: dir.join(format!("{DETECTOR}.toml")),
+                reason: "expected a detector card".into(),
+            }
+            .into());
+        }
+        let det_path = checked_model_file(&det_card)?;
+        let det = DetectorModel::load(rt, &det_path, &det_card.input, ep)?;
+        detector_info = Some(det.info().clone());
+        pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
+    }
+    Ok((pre.build(), detector_info))
 }
 
 /// Builds a [`Verifier`].
@@ -90,25 +118,12 @@ impl VerifierBuilder {
         let path = checked_model_file(&card)?;
         let rt = Runtime::new(self.runtime)?;
         let model = EmbeddingModel::load(&rt, &path, &manifest, &self.ep)?;
-        let mut pre = Preprocessor::builder(manifest);
-        if self.mode == Mode::Detect {
-            let det_card = resolve_card(DETECTOR, &dir)?;
-            if det_card.kind != ModelKind::Detector {
-                return Err(xfv_core::Error::CardInvalid {
-                    path: dir.join(format!("{DETECTOR}.toml")),
-                    reason: "expected a detector card".into(),
-                }
-                .into());
-            }
-            let det_path = checked_model_file(&det_card)?;
-            let det = DetectorModel::load(&rt, &det_path, &det_card.input, &self.ep)?;
-            pre = pre.detector(FaceDetector::new(&det_card, OrtDetector(det))?);
-        }
+        let (pre, _) = preprocessor(&rt, &dir, manifest, self.mode, &self.ep)?;
         let threshold = self
             .threshold
             .unwrap_or(card.embedding.as_ref().map_or(0.0, |e| e.threshold));
         Ok(Verifier {
-            pre: pre.build(),
+            pre,
             model,
             card,
             mode: self.mode,
