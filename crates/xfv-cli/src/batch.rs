@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use xfv::Explainer;
-use xfv::prelude::*;
+
 use xfv_batch::{Batch, BatchOptions, Shard, Summary};
 
+use crate::GlobalArgs;
 use crate::explain::MethodArg;
-use crate::{GlobalArgs, runtime_options};
 
 #[derive(Args, Debug)]
 pub(crate) struct BatchArgs {
@@ -23,21 +22,14 @@ pub(crate) struct BatchArgs {
     /// Folder the list's paths are relative to (default: the list's folder)
     #[arg(long, value_name = "DIR")]
     images_root: Option<PathBuf>,
-    /// Model: sface, mobilefacenet, dlib, a card (.toml) or an .onnx with its .toml beside it
-    #[arg(long, short, default_value = "sface")]
-    model: String,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Explanation method
     #[arg(long, value_enum, default_value = "fggb")]
     method: MethodArg,
-    /// Execution provider: cpu, cuda, tensorrt, a fallback list (tensorrt,cuda,cpu) or auto
-    #[arg(long, default_value = "cpu")]
-    ep: EpRequest,
     /// Cosine threshold theta (default: the model card's)
     #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f32>,
-    /// Inputs are already aligned face crops: skip detection, only resize
-    #[arg(long)]
-    aligned: bool,
     /// Embedding dimensions per gradient-graph run (memory grows with it; default 32)
     #[arg(long, value_name = "K")]
     chunk_rows: Option<usize>,
@@ -69,20 +61,12 @@ pub(crate) struct MergeArgs {
 }
 
 pub(crate) fn run(g: &GlobalArgs, args: &BatchArgs) -> anyhow::Result<()> {
-    let mut builder = Explainer::builder(args.model.as_str())
-        .ep(g.ep(&args.ep))
-        .mode(if args.aligned {
-            Mode::Aligned
-        } else {
-            Mode::Detect
-        })
+    let builder = args
+        .model
+        .explainer(g)
         .threshold(args.threshold)
         .chunk_rows(args.chunk_rows)
-        .method(args.method.into())
-        .runtime(runtime_options(g));
-    if let Some(dir) = &g.models_dir {
-        builder = builder.models_dir(dir);
-    }
+        .method(args.method.into());
     let mut opts = BatchOptions::new(&args.out);
     opts.images_root = args.images_root.clone();
     opts.memory_bytes = args.memory.saturating_mul(1 << 20);

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use xfv::prelude::*;
-use xfv::{BenchOptions, BenchReport, Explainer, Workload};
+use xfv::{BenchOptions, BenchReport, Workload};
 
-use crate::{GlobalArgs, runtime_options};
+use crate::GlobalArgs;
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
@@ -19,15 +18,8 @@ pub(crate) struct BenchArgs {
     /// Workload: single, 1:N or batch
     #[arg(long, short, default_value = "single")]
     workload: Workload,
-    /// Model: sface, mobilefacenet, dlib, a card (.toml) or an .onnx with its .toml beside it
-    #[arg(long, short, default_value = "sface")]
-    model: String,
-    /// Execution provider: cpu, cuda, tensorrt, a fallback list (tensorrt,cuda,cpu) or auto
-    #[arg(long, default_value = "cpu")]
-    ep: EpRequest,
-    /// Inputs are already aligned face crops: skip detection, only resize
-    #[arg(long)]
-    aligned: bool,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Untimed warm-up iterations
     #[arg(long, default_value_t = 1, value_name = "N")]
     warmup: usize,
@@ -61,21 +53,10 @@ pub(crate) fn run(g: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         .map(xfv::read_report)
         .transpose()
         .context("reading the --compare report")?;
-    let mut builder = Explainer::builder(args.model.as_str())
-        .ep(g.ep(&args.ep))
-        .mode(if args.aligned {
-            Mode::Aligned
-        } else {
-            Mode::Detect
-        })
-        .chunk_rows(args.chunk_rows)
-        .runtime(runtime_options(g));
-    if let Some(dir) = &g.models_dir {
-        builder = builder.models_dir(dir);
-    }
+    let builder = args.model.explainer(g).chunk_rows(args.chunk_rows);
     let mut explainer = builder
         .build()
-        .with_context(|| format!("loading model `{}`", args.model))?;
+        .with_context(|| format!("loading model `{}`", args.model.model))?;
     let opts = BenchOptions {
         workload: args.workload,
         images: args.images.clone(),

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use xfv::ForwardPath;
 use xfv::prelude::*;
-use xfv::{Explainer, ForwardPath};
 use xfv_eval::{EvalOptions, IndexPair, PairSelection};
 
 use crate::explain::MethodArg;
-use crate::{GlobalArgs, runtime_options, spinner};
+use crate::{GlobalArgs, spinner};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub(crate) enum SelectionArg {
@@ -43,9 +43,8 @@ pub(crate) struct EvalArgs {
     /// Output folder (created): results.csv, results.json, <metric>_<map>.png
     #[arg(long, short)]
     out: PathBuf,
-    /// Model: sface, mobilefacenet, dlib, a card (.toml) or an .onnx with its .toml beside it
-    #[arg(long, short, default_value = "sface")]
-    model: String,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Methods to evaluate (comma-separated)
     #[arg(
         long,
@@ -63,12 +62,6 @@ pub(crate) struct EvalArgs {
     /// Threshold for the methods and the curves (default: the clean EER threshold of the pair set)
     #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f32>,
-    /// Execution provider: cpu, cuda, tensorrt, a fallback list (tensorrt,cuda,cpu) or auto
-    #[arg(long, default_value = "cpu")]
-    ep: EpRequest,
-    /// Inputs are already aligned face crops: skip detection, only resize
-    #[arg(long)]
-    aligned: bool,
     /// CorrRISE masks
     #[arg(long, default_value_t = 500)]
     corrrise_masks: usize,
@@ -109,20 +102,10 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
         });
     }
     let pb = spinner("loading the model");
-    let mut builder = Explainer::builder(args.model.as_str())
-        .ep(g.ep(&args.ep))
-        .mode(if args.aligned {
-            Mode::Aligned
-        } else {
-            Mode::Detect
-        })
-        .runtime(runtime_options(g));
-    if let Some(dir) = &g.models_dir {
-        builder = builder.models_dir(dir);
-    }
+    let builder = args.model.explainer(g);
     let mut explainer = builder
         .build()
-        .with_context(|| format!("loading model `{}`", args.model))?;
+        .with_context(|| format!("loading model `{}`", args.model.model))?;
     explainer.extra_sessions_mut().set_batch_size(args.batch);
     explainer
         .extra_sessions_mut()

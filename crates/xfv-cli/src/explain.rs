@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use xfv::Explainer;
+
 use xfv::prelude::*;
 
-use crate::{GlobalArgs, runtime_options, spinner};
+use crate::{GlobalArgs, spinner};
 
 /// The explanation methods the CLI offers.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -45,21 +45,14 @@ pub(crate) struct ExplainArgs {
     /// *_dissimilarity.npy, *_signed.npy, record.json
     #[arg(long, short)]
     out: PathBuf,
-    /// Model: sface, mobilefacenet, dlib, a card (.toml) or an .onnx with its .toml beside it
-    #[arg(long, short, default_value = "sface")]
-    model: String,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Explanation method
     #[arg(long, value_enum, default_value = "fggb")]
     method: MethodArg,
-    /// Execution provider: cpu, cuda, tensorrt, a fallback list (tensorrt,cuda,cpu) or auto
-    #[arg(long, default_value = "cpu")]
-    ep: EpRequest,
     /// Cosine threshold theta (default: the model card's; for euclidean cards 1 - t^2/2)
     #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f32>,
-    /// Inputs are already aligned face crops: skip detection, only resize
-    #[arg(long)]
-    aligned: bool,
     /// Embedding dimensions per gradient-graph run (memory grows with it; default 32)
     #[arg(long, value_name = "K")]
     chunk_rows: Option<usize>,
@@ -70,23 +63,15 @@ pub(crate) struct ExplainArgs {
 
 pub(crate) fn run(g: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<()> {
     let pb = spinner("loading the model and its gradient graph");
-    let mut builder = Explainer::builder(args.model.as_str())
-        .ep(g.ep(&args.ep))
-        .mode(if args.aligned {
-            Mode::Aligned
-        } else {
-            Mode::Detect
-        })
+    let builder = args
+        .model
+        .explainer(g)
         .threshold(args.threshold)
         .chunk_rows(args.chunk_rows)
-        .method(args.method.into())
-        .runtime(runtime_options(g));
-    if let Some(dir) = &g.models_dir {
-        builder = builder.models_dir(dir);
-    }
+        .method(args.method.into());
     let mut explainer = builder
         .build()
-        .with_context(|| format!("loading model `{}`", args.model))?;
+        .with_context(|| format!("loading model `{}`", args.model.model))?;
     pb.set_message("detecting and aligning the faces");
     let t = std::time::Instant::now();
     let fa = explainer.prepare(&args.a)?;

@@ -13,6 +13,7 @@ mod bench;
 mod eval;
 mod explain;
 mod gpu;
+mod model_args;
 mod verify;
 
 #[derive(Parser, Debug)]

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use xfv::VerifyReport;
 use xfv::prelude::*;
-use xfv::{Verifier, VerifyReport};
 
-use crate::{GlobalArgs, runtime_options};
+use crate::GlobalArgs;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -16,39 +16,21 @@ pub(crate) struct VerifyArgs {
     a: PathBuf,
     /// Second image
     b: PathBuf,
-    /// Model: sface, mobilefacenet, dlib, a card (.toml) or an .onnx with its .toml beside it
-    #[arg(long, short, default_value = "sface")]
-    model: String,
-    /// Execution provider: cpu, cuda, tensorrt, a fallback list (tensorrt,cuda,cpu) or auto
-    #[arg(long, default_value = "cpu")]
-    ep: EpRequest,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Decision threshold (default: the model card's)
     #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f32>,
-    /// Inputs are already aligned face crops: skip detection, only resize
-    #[arg(long)]
-    aligned: bool,
     /// Print the full report as JSON
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn run(g: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<()> {
-    let mut builder = Verifier::builder(args.model.as_str())
-        .ep(g.ep(&args.ep))
-        .mode(if args.aligned {
-            Mode::Aligned
-        } else {
-            Mode::Detect
-        })
-        .threshold(args.threshold)
-        .runtime(runtime_options(g));
-    if let Some(dir) = &g.models_dir {
-        builder = builder.models_dir(dir);
-    }
+    let builder = args.model.verifier(g).threshold(args.threshold);
     let mut verifier = builder
         .build()
-        .with_context(|| format!("loading model `{}`", args.model))?;
+        .with_context(|| format!("loading model `{}`", args.model.model))?;
     let report = verifier.verify(&args.a, &args.b)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -63,7 +45,7 @@ pub(crate) fn run(g: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<()> {
 fn print_report(out: &mut impl Write, args: &VerifyArgs, r: &VerifyReport) -> std::io::Result<()> {
     let v = &r.verdict;
     let found = |n: usize| {
-        if args.aligned {
+        if args.model.aligned {
             "aligned input".to_string()
         } else {
             format!("{n} face{} found", if n == 1 { "" } else { "s" })
