@@ -4,7 +4,7 @@
 //! linear model) and what Python onnxruntime gave; the Rust session must agree.
 
 use ndarray::{Array2, Array4, ArrayD, IxDyn};
-use xfv_core::{ColourOrder, Comparison, EmbeddingSpec, InputSpec, ModelManifest};
+use xfv_core::{ColourOrder, ModelManifest};
 use xfv_runtime::{EpRequest, Error, GradientModel, Reduce, Runtime, RuntimeOptions};
 use xfv_testutil::{fixtures_dir, real_models, repo};
 
@@ -121,23 +121,7 @@ fn chunked_cotangents_are_bit_identical_to_one_run() {
 }
 
 fn fixture_manifest() -> ModelManifest {
-    ModelManifest {
-        name: "linear_3x8x8_d4".into(),
-        input: InputSpec {
-            width_px: 8,
-            height_px: 8,
-            colour_order: ColourOrder::Rgb,
-            mean: [127.5; 3],
-            std: [127.5; 3],
-        },
-        embedding: EmbeddingSpec {
-            dim: 4,
-            comparison: Comparison::Cosine,
-            threshold: 0.5,
-            threshold_source: String::new(),
-        },
-        template_px: [[0.0; 2]; 5],
-    }
+    xfv_testutil::fixture_manifest("linear_3x8x8_d4")
 }
 
 #[test]

@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use xfv_core::{EmbeddingSpec, InputSpec, ModelManifest};
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,4 +64,27 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// The manifest of a fixture model, read from its card `tests/fixtures/<name>.toml` (written by
+/// `scripts/xfv_tools/fixtures.py`). Fixture cards have no source, converted file or alignment
+/// table, so the template is all zeros: fixtures are only ever used as aligned crops.
+pub fn fixture_manifest(name: &str) -> ModelManifest {
+    #[derive(serde::Deserialize)]
+    struct FixtureCard {
+        name: String,
+        input: InputSpec,
+        embedding: EmbeddingSpec,
+    }
+    let path = fixtures_dir().join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture card {}: {e}", path.display()));
+    let card: FixtureCard =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("fixture card {}: {e}", path.display()));
+    ModelManifest {
+        name: card.name,
+        input: card.input,
+        embedding: card.embedding,
+        template_px: [[0.0; 2]; 5],
+    }
 }

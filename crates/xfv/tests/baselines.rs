@@ -7,7 +7,7 @@
 
 use ndarray::{Array1, Array3, Axis, stack};
 use xfv::{ExtraSessions, ModelOracle};
-use xfv_core::{ColourOrder, Comparison, EmbeddingSpec, InputSpec, ModelManifest};
+use xfv_core::ModelManifest;
 use xfv_explain::corrrise::{CorrRise, CorrRiseOptions};
 use xfv_explain::{ImageInput, Method, Oracle, PairMethod, fggb, method_impl, xssab};
 use xfv_runtime::{EpRequest, GradientModel, Runtime, RuntimeOptions};
@@ -27,23 +27,7 @@ fn runtime() -> Option<Runtime> {
 }
 
 fn manifest() -> ModelManifest {
-    ModelManifest {
-        name: NAME.into(),
-        input: InputSpec {
-            width_px: 8,
-            height_px: 8,
-            colour_order: ColourOrder::Rgb,
-            mean: [127.5; 3],
-            std: [127.5; 3],
-        },
-        embedding: EmbeddingSpec {
-            dim: 4,
-            comparison: Comparison::Cosine,
-            threshold: 0.5,
-            threshold_source: String::new(),
-        },
-        template_px: [[0.0; 2]; 5],
-    }
+    xfv_testutil::fixture_manifest(NAME)
 }
 
 struct Setup {
