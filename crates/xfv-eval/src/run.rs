@@ -131,7 +131,8 @@ pub struct MethodTiming {
     pub method: Method,
     /// Pairs explained.
     pub pairs: usize,
-    /// Seconds in all (FGGB: including its per-image gradients, computed once per image).
+    /// Seconds in all, including the per-probe work done once per probe image (FGGB's gradients,
+    /// CorrRISE's masked embeddings).
     pub total_s: f64,
     /// Milliseconds per pair.
     pub per_pair_ms: f64,
@@ -231,44 +232,57 @@ pub fn evaluate(
     let mut curves = Vec::new();
     let mut timings = Vec::new();
     for &method in &options.methods {
+        let corrrise = CorrRise::new(options.corrrise);
         let imp: Box<dyn PairMethod> = match method {
-            Method::Corrrise => Box::new(CorrRise::new(options.corrrise)),
+            Method::Corrrise => Box::new(corrrise.clone()),
             m => method_impl(m),
         };
         // (kind, metric) -> per ratio: scores; plus labels
         let mut acc: HashMap<(MapKind, Metric), Scores> = HashMap::new();
-        let mut cache: HashMap<usize, ImageGradients> = HashMap::new();
+        // Pairs run grouped by probe, so a probe's per-image work (FGGB's gradients, CorrRISE's
+        // masked embeddings) is done once and dropped when its last pair is done: only the
+        // probe's maps are ever needed (the gallery is never perturbed).
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.sort_by_key(|&i| pairs[i].a);
+        let mut fggb: Option<(usize, ImageGradients)> = None;
+        let mut masked: Option<(usize, Array2<f32>)> = None;
         let mut explain_s = 0.0;
-        for (pi, p) in pairs.iter().enumerate() {
+        for (done, &pi) in order.iter().enumerate() {
+            let p = &pairs[pi];
             progress(&format!(
                 "{}: pair {}/{}",
                 method.name(),
-                pi + 1,
+                done + 1,
                 pairs.len()
             ));
             let kinds = kinds_for(p, scores[pi] >= theta, options.selection);
             let t0 = Instant::now();
-            if method == Method::Fggb {
-                for i in [p.a, p.b] {
-                    if let std::collections::hash_map::Entry::Vacant(v) = cache.entry(i) {
-                        let g = oracle
-                            .fggb_maps(tensors[i].view())
-                            .map_err(oracle_fail("fggb"))?;
-                        v.insert(g);
-                    }
-                }
+            if method == Method::Fggb && fggb.as_ref().is_none_or(|(i, _)| *i != p.a) {
+                drop(fggb.take()); // the previous probe's maps go before the next ones arrive
+                let g = oracle
+                    .fggb_maps(tensors[p.a].view())
+                    .map_err(oracle_fail("fggb"))?;
+                fggb = Some((p.a, g));
             }
-            let input = |i: usize| ImageInput {
-                tensor: tensors[i].view(),
-                embedding: e.row(i),
-                fggb: cache.get(&i),
-            };
-            let ex = imp.explain(oracle, input(p.a), input(p.b), theta)?;
+            if method == Method::Corrrise && masked.as_ref().is_none_or(|(i, _)| *i != p.a) {
+                drop(masked.take());
+                let (_, h, w) = tensors[p.a].dim();
+                let m = corrrise.options.masks(h, w);
+                masked = Some((
+                    p.a,
+                    corrrise.masked_embeddings(oracle, &m, tensors[p.a].view())?,
+                ));
+            }
+            let probe = ImageInput::new(tensors[p.a].view(), e.row(p.a))
+                .with_fggb(fggb.as_ref().map(|(_, g)| g))
+                .with_masked_embeddings(masked.as_ref().map(|(_, m)| m));
+            let gallery = ImageInput::new(tensors[p.b].view(), e.row(p.b));
+            let maps = imp.explain_probe(oracle, probe, gallery, theta)?;
             explain_s += t0.elapsed().as_secs_f64();
             for kind in kinds {
                 let map = match kind {
-                    MapKind::Similarity => &ex.a.similarity,
-                    MapKind::Dissimilarity => &ex.a.dissimilarity,
+                    MapKind::Similarity => &maps.similarity,
+                    MapKind::Dissimilarity => &maps.dissimilarity,
                 };
                 let rank = ranking(map.view());
                 for metric in Metric::ALL {
@@ -289,7 +303,6 @@ pub fn evaluate(
                 }
             }
         }
-        drop(cache);
         let n = pairs.len().max(1);
         timings.push(MethodTiming {
             method,

@@ -13,13 +13,15 @@
 //!
 //! Sign convention: positive correlation (keeping p raises the score) = similarity, negative =
 //! dissimilarity; the signed map is the correlation itself, in `[-1, 1]`, shape `[H, W]`. No
-//! blur. Cost: `N` forward passes per image, `2N` per pair, in batches of the oracle's size.
+//! blur. Cost: `N` forward passes per image, `2N` per pair, in batches of the oracle's size; the
+//! masked embeddings of an image do not depend on the pair, so an evaluation computes them once
+//! per probe ([`CorrRise::masked_embeddings`]).
 //!
 //! Masks come from SplitMix64 (documented in [`SplitMix64`]) so any other implementation can
 //! regenerate them from the seed: for mask i in 0..N, for patch j in 0..3: `y = next() % (H - side
 //! + 1)`, then `x = next() % (W - side + 1)`.
 
-use ndarray::{Array1, Array2, Array3, Axis, s};
+use ndarray::{Array1, Array2, Array3, ArrayView3, Axis, s};
 
 use crate::method::{ImageInput, Oracle, PairMethod, oracle_err};
 use crate::{Error, ImageMaps, Method, PairExplanation};
@@ -158,19 +160,21 @@ impl CorrRise {
         CorrRise { options }
     }
 
-    /// The masked scores `[N]` of image `x` against `other`'s embedding, in batches.
-    pub fn masked_scores(
+    /// The embeddings `[N, D]` of image `x` (`[3, H, W]`) under each of the `N` masks, in the
+    /// oracle's batches: the image's whole cost, independent of the pair it is in (so a caller
+    /// explaining one probe against many galleries computes it once and passes it in
+    /// [`ImageInput::masked_embeddings`]).
+    pub fn masked_embeddings(
         &self,
         oracle: &mut dyn Oracle,
         masks: &Array3<u8>,
-        x: &ImageInput<'_>,
-        other: &ImageInput<'_>,
-    ) -> Result<Vec<f64>, Error> {
-        let (c, h, w) = x.tensor.dim();
+        x: ArrayView3<'_, f32>,
+    ) -> Result<Array2<f32>, Error> {
+        let (c, h, w) = x.dim();
         let black = oracle.black();
         let n = masks.shape()[0];
         let bs = oracle.batch_size().max(1);
-        let mut scores = Vec::with_capacity(n);
+        let mut rows = Vec::with_capacity(n.div_ceil(bs));
         let mut i0 = 0;
         while i0 < n {
             let i1 = (i0 + bs).min(n);
@@ -180,7 +184,7 @@ impl CorrRise {
                 for ch in 0..c {
                     let fill = black[ch.min(2)];
                     ndarray::Zip::from(img.index_axis_mut(Axis(0), ch))
-                        .and(x.tensor.index_axis(Axis(0), ch))
+                        .and(x.index_axis(Axis(0), ch))
                         .and(&m)
                         .for_each(|o, &v, &k| *o = if k != 0 { v } else { fill });
                 }
@@ -188,17 +192,53 @@ impl CorrRise {
             let e = oracle
                 .embed(batch.view())
                 .map_err(oracle_err(Method::Corrrise))?;
-            if e.ncols() != other.embedding.len() || e.nrows() != i1 - i0 {
+            if e.nrows() != i1 - i0 || e.ncols() != oracle.dim() {
                 return Err(Error::ShapeMismatch {
                     what: "CorrRISE embeddings",
-                    expected: vec![i1 - i0, other.embedding.len()],
+                    expected: vec![i1 - i0, oracle.dim()],
                     got: e.shape().to_vec(),
                 });
             }
-            scores.extend(e.dot(&other.embedding).iter().map(|v| f64::from(*v)));
+            rows.push(e);
             i0 = i1;
         }
-        Ok(scores)
+        let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+        ndarray::concatenate(Axis(0), &views).map_err(|_| Error::ShapeMismatch {
+            what: "CorrRISE embeddings",
+            expected: vec![n, oracle.dim()],
+            got: vec![],
+        })
+    }
+
+    /// The masked scores `[N]` of image `x` against `other`'s embedding
+    /// (`s_i = <e(x * m_i), e_other>`), reusing `x.masked_embeddings` when given.
+    pub fn masked_scores(
+        &self,
+        oracle: &mut dyn Oracle,
+        masks: &Array3<u8>,
+        x: &ImageInput<'_>,
+        other: &ImageInput<'_>,
+    ) -> Result<Vec<f64>, Error> {
+        let n = masks.shape()[0];
+        let owned;
+        let e = match x.masked_embeddings {
+            Some(e) => e,
+            None => {
+                owned = self.masked_embeddings(oracle, masks, x.tensor)?;
+                &owned
+            }
+        };
+        if e.dim() != (n, other.embedding.len()) {
+            return Err(Error::ShapeMismatch {
+                what: "CorrRISE masked embeddings",
+                expected: vec![n, other.embedding.len()],
+                got: e.shape().to_vec(),
+            });
+        }
+        Ok(e.dot(&other.embedding)
+            .iter()
+            .map(|v| f64::from(*v))
+            .collect())
     }
 }
 
@@ -227,6 +267,19 @@ impl PairMethod for CorrRise {
             a: ImageMaps::from_signed(ma),
             b: ImageMaps::from_signed(mb),
         })
+    }
+
+    fn explain_probe(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        _threshold: f32,
+    ) -> Result<ImageMaps, Error> {
+        let (_, h, w) = a.tensor.dim();
+        let masks = self.options.masks(h, w);
+        let sa = self.masked_scores(oracle, &masks, &a, &b)?;
+        Ok(ImageMaps::from_signed(spearman_map(&masks, &sa)))
     }
 }
 

@@ -54,6 +54,42 @@ impl PairMethod for Fggb {
         }
         Ok(explain_pair(&ga, &gb, threshold))
     }
+
+    /// Only A's per-image maps are needed: B enters through its embedding alone (the weights).
+    fn explain_probe(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        threshold: f32,
+    ) -> Result<ImageMaps, Error> {
+        let owned;
+        let ga = match a.fggb {
+            Some(g) => g,
+            None => {
+                owned = oracle
+                    .fggb_maps(a.tensor)
+                    .map_err(oracle_err(Method::Fggb))?;
+                &owned
+            }
+        };
+        if ga.dim() != b.embedding.len() {
+            return Err(Error::ShapeMismatch {
+                what: "embedding of B",
+                expected: vec![ga.dim()],
+                got: vec![b.embedding.len()],
+            });
+        }
+        Ok(probe_maps(ga, b.embedding, threshold))
+    }
+}
+
+/// A's maps against B's embedding `e_b`: `S_A = sum_k w_k gn_A^k` with
+/// `w_k = e_A[k] e_B[k] - theta / D` - the same as [`explain_pair`]'s `a` when `e_b` is B's
+/// gradient-graph embedding.
+pub fn probe_maps(a: &ImageGradients, e_b: ArrayView1<'_, f32>, threshold: f32) -> ImageMaps {
+    let w = weights(a.embedding().view(), e_b, threshold);
+    ImageMaps::from_signed(combine(a.maps().view(), w.view()))
 }
 
 /// The pair weights `w_k = e_A[k] e_B[k] - theta / D` (step 4).

@@ -9,7 +9,7 @@
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayView4};
 
-use crate::{Error, ImageGradients, Method, PairExplanation};
+use crate::{Error, ImageGradients, ImageMaps, Method, PairExplanation};
 
 /// What an oracle's failures look like to a method (the runtime's own error, boxed).
 pub type OracleError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -54,6 +54,33 @@ pub struct ImageInput<'a> {
     /// FGGB's per-image maps when already computed (the per-image cache); methods that do not
     /// use them ignore them.
     pub fggb: Option<&'a ImageGradients>,
+    /// CorrRISE's masked embeddings `[N, D]` of this image when already computed with the same
+    /// masks (`CorrRise::masked_embeddings`); other methods ignore them.
+    pub masked_embeddings: Option<&'a Array2<f32>>,
+}
+
+impl<'a> ImageInput<'a> {
+    /// An image with nothing cached.
+    pub fn new(tensor: ArrayView3<'a, f32>, embedding: ArrayView1<'a, f32>) -> Self {
+        ImageInput {
+            tensor,
+            embedding,
+            fggb: None,
+            masked_embeddings: None,
+        }
+    }
+
+    /// With FGGB's per-image maps.
+    pub fn with_fggb(mut self, fggb: Option<&'a ImageGradients>) -> Self {
+        self.fggb = fggb;
+        self
+    }
+
+    /// With CorrRISE's masked embeddings.
+    pub fn with_masked_embeddings(mut self, masked: Option<&'a Array2<f32>>) -> Self {
+        self.masked_embeddings = masked;
+        self
+    }
 }
 
 /// An explanation method: a pair in, both images' signed maps out (positive = evidence for
@@ -70,6 +97,19 @@ pub trait PairMethod: Send + Sync {
         b: ImageInput<'_>,
         threshold: f32,
     ) -> Result<PairExplanation, Error>;
+
+    /// The maps of A alone, explained against B (the evaluation's probe: only the probe is
+    /// perturbed, so B's maps are never needed). Equal to `explain(..).a`; methods override it
+    /// to skip B's work (half the VJPs or forward passes, and FGGB needs no gradients of B).
+    fn explain_probe(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        threshold: f32,
+    ) -> Result<ImageMaps, Error> {
+        Ok(self.explain(oracle, a, b, threshold)?.a)
+    }
 }
 
 /// The method object for `method` with its default options.

@@ -57,4 +57,20 @@ impl PairMethod for SimilarityGradient {
             b: ImageMaps::from_signed(mb * sign),
         })
     }
+
+    fn explain_probe(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        threshold: f32,
+    ) -> Result<ImageMaps, Error> {
+        let sign = if a.embedding.dot(&b.embedding) >= threshold {
+            1.0
+        } else {
+            -1.0
+        };
+        let ma = score_gradient(oracle, &a, &b, self.method())?;
+        Ok(ImageMaps::from_signed(ma * sign))
+    }
 }

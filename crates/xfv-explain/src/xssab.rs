@@ -78,4 +78,17 @@ impl PairMethod for Xssab {
             b: ImageMaps::from_signed(mb),
         })
     }
+
+    fn explain_probe(
+        &self,
+        oracle: &mut dyn Oracle,
+        a: ImageInput<'_>,
+        b: ImageInput<'_>,
+        threshold: f32,
+    ) -> Result<ImageMaps, Error> {
+        let m = partial_maps(oracle, &a, &b, threshold)?;
+        Ok(ImageMaps::from_signed(
+            &m.index_axis(Axis(0), 0) - &m.index_axis(Axis(0), 1),
+        ))
+    }
 }

@@ -50,6 +50,7 @@ pub struct ExplainerBuilder {
     threshold: Option<f32>,
     runtime: RuntimeOptions,
     chunk_rows: Option<usize>,
+    images_per_run: Option<usize>,
     method: Method,
 }
 
@@ -65,6 +66,7 @@ impl ExplainerBuilder {
             threshold: None,
             runtime: RuntimeOptions::default(),
             chunk_rows: None,
+            images_per_run: None,
             method: Method::Fggb,
         }
     }
@@ -105,6 +107,13 @@ impl ExplainerBuilder {
         self
     }
 
+    /// Images per gradient-graph run (default
+    /// [`DEFAULT_IMAGES_PER_RUN`](xfv_runtime::DEFAULT_IMAGES_PER_RUN); memory grows with it).
+    pub fn images_per_run(mut self, images: Option<usize>) -> Self {
+        self.images_per_run = images;
+        self
+    }
+
     /// The explanation method.
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
@@ -134,6 +143,9 @@ impl ExplainerBuilder {
         }
         if let Some(rows) = self.chunk_rows {
             grad = grad.with_chunk_rows(rows);
+        }
+        if let Some(images) = self.images_per_run {
+            grad = grad.with_images_per_run(images);
         }
         let (pre, detector_info) = self.preprocessor(&rt, &dir, manifest)?;
         let threshold = self.threshold.unwrap_or_else(|| cosine_threshold(&card));
@@ -392,16 +404,8 @@ impl Explainer {
                 method: "embedding",
                 source,
             })?;
-        let ia = ImageInput {
-            tensor: ta.view(),
-            embedding: e.row(0),
-            fggb: None,
-        };
-        let ib = ImageInput {
-            tensor: tb.view(),
-            embedding: e.row(1),
-            fggb: None,
-        };
+        let ia = ImageInput::new(ta.view(), e.row(0));
+        let ib = ImageInput::new(tb.view(), e.row(1));
         Ok(method_impl(method).explain(&mut oracle, ia, ib, threshold)?)
     }
 
@@ -415,8 +419,9 @@ impl Explainer {
         Ok(self.pre.prepare(path, self.mode)?)
     }
 
-    /// Stage 2: per-image gradients of several crops in one gradient-graph batch. Depends on the
-    /// images alone: cache and reuse them for every pair an image is in.
+    /// Stage 2: per-image gradients of several crops (through the graph in groups of
+    /// [`ExplainerBuilder::images_per_run`]). Depends on the images alone: cache and reuse them
+    /// for every pair an image is in.
     pub fn image_gradients(
         &mut self,
         faces: &[&AlignedFace],

@@ -121,16 +121,8 @@ fn similarity_gradient_matches_finite_differences() {
     let theta = s.reference["threshold"].as_f64().expect("theta") as f32;
     let mut oracle = ModelOracle::new(&mut s.fggb, &mut s.extra);
     let e = embeddings(&mut oracle, &s.xa, &s.xb);
-    let ia = ImageInput {
-        tensor: s.xa.view(),
-        embedding: e.row(0),
-        fggb: None,
-    };
-    let ib = ImageInput {
-        tensor: s.xb.view(),
-        embedding: e.row(1),
-        fggb: None,
-    };
+    let ia = ImageInput::new(s.xa.view(), e.row(0));
+    let ib = ImageInput::new(s.xb.view(), e.row(1));
     let ex = method_impl(Method::SimilarityGradient)
         .explain(&mut oracle, ia, ib, theta)
         .expect("explain");
@@ -161,16 +153,8 @@ fn xssab_vjps_match_finite_differences() {
     let mut oracle = ModelOracle::new(&mut s.fggb, &mut s.extra);
     let e = embeddings(&mut oracle, &s.xa, &s.xb);
     let (ia, ib) = (
-        ImageInput {
-            tensor: s.xa.view(),
-            embedding: e.row(0),
-            fggb: None,
-        },
-        ImageInput {
-            tensor: s.xb.view(),
-            embedding: e.row(1),
-            fggb: None,
-        },
+        ImageInput::new(s.xa.view(), e.row(0)),
+        ImageInput::new(s.xb.view(), e.row(1)),
     );
     for (name, x, other) in [("a", &ia, &ib), ("b", &ib, &ia)] {
         let m = xssab::partial_maps(&mut oracle, x, other, theta).expect("VJPs");
@@ -225,16 +209,8 @@ fn corrrise_matches_numpy_with_the_same_masks() {
     );
     let mut oracle = ModelOracle::new(&mut s.fggb, &mut s.extra);
     let e = embeddings(&mut oracle, &s.xa, &s.xb);
-    let ia = ImageInput {
-        tensor: s.xa.view(),
-        embedding: e.row(0),
-        fggb: None,
-    };
-    let ib = ImageInput {
-        tensor: s.xb.view(),
-        embedding: e.row(1),
-        fggb: None,
-    };
+    let ia = ImageInput::new(s.xa.view(), e.row(0));
+    let ib = ImageInput::new(s.xb.view(), e.row(1));
     let cr = CorrRise::new(opts);
     let masks = opts.masks(8, 8);
     let scores = cr
@@ -270,16 +246,8 @@ fn fggb_through_the_trait_equals_the_cached_path() {
     let mut oracle = ModelOracle::new(&mut s.fggb, &mut s.extra);
     let ga = oracle.fggb_maps(s.xa.view()).expect("maps");
     let gb = oracle.fggb_maps(s.xb.view()).expect("maps");
-    let ia = ImageInput {
-        tensor: s.xa.view(),
-        embedding: ga.embedding().view(),
-        fggb: None,
-    };
-    let ib = ImageInput {
-        tensor: s.xb.view(),
-        embedding: gb.embedding().view(),
-        fggb: None,
-    };
+    let ia = ImageInput::new(s.xa.view(), ga.embedding().view());
+    let ib = ImageInput::new(s.xb.view(), gb.embedding().view());
     let via_trait = method_impl(Method::Fggb)
         .explain(&mut oracle, ia, ib, 0.3)
         .expect("explain");
@@ -291,4 +259,48 @@ fn fggb_through_the_trait_equals_the_cached_path() {
     let e2 = embeddings(&mut oracle, &s.xa, &s.xb);
     let d = (&e1 - &e2).mapv(f32::abs).fold(0.0f32, |m, v| m.max(*v));
     assert!(d < 1e-5, "{d}");
+}
+
+#[test]
+fn the_probe_alone_equals_the_pairs_a_maps_for_every_method() {
+    let Some(mut s) = setup() else { return };
+    let theta = s.reference["threshold"].as_f64().expect("theta") as f32;
+    let mut oracle = ModelOracle::new(&mut s.fggb, &mut s.extra);
+    // FGGB's embeddings from its own graph, so the probe path and the pair path use the same e_B
+    let ga = oracle.fggb_maps(s.xa.view()).expect("maps a");
+    let gb = oracle.fggb_maps(s.xb.view()).expect("maps b");
+    let small = CorrRise::new(CorrRiseOptions {
+        masks: 40,
+        ..CorrRiseOptions::default()
+    });
+    let methods: Vec<Box<dyn PairMethod>> = vec![
+        method_impl(Method::Fggb),
+        method_impl(Method::Xssab),
+        method_impl(Method::SimilarityGradient),
+        Box::new(small.clone()),
+    ];
+    for m in &methods {
+        let ia = ImageInput::new(s.xa.view(), ga.embedding().view());
+        let ib = ImageInput::new(s.xb.view(), gb.embedding().view());
+        let pair = m.explain(&mut oracle, ia, ib, theta).expect("pair");
+        let probe = m.explain_probe(&mut oracle, ia, ib, theta).expect("probe");
+        assert_eq!(pair.a, probe, "{}", m.method());
+        // with A's per-image work handed in (FGGB's maps; CorrRISE's masked embeddings)
+        let masked = small
+            .masked_embeddings(&mut oracle, &small.options.masks(8, 8), s.xa.view())
+            .expect("masked");
+        let cached = ia
+            .with_fggb(Some(&ga))
+            .with_masked_embeddings(Some(&masked));
+        let again = m
+            .explain_probe(&mut oracle, cached, ib, theta)
+            .expect("cached");
+        assert_eq!(probe, again, "{} with cached per-image work", m.method());
+    }
+    // a cache made with other masks is refused, not silently used
+    let wrong = ndarray::Array2::<f32>::zeros((7, ga.dim()));
+    let ia =
+        ImageInput::new(s.xa.view(), ga.embedding().view()).with_masked_embeddings(Some(&wrong));
+    let ib = ImageInput::new(s.xb.view(), gb.embedding().view());
+    assert!(small.explain_probe(&mut oracle, ia, ib, theta).is_err());
 }
