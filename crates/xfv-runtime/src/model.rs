@@ -52,12 +52,56 @@ fn outlet_shapes(outlets: &[ort::value::Outlet]) -> Vec<(String, Vec<i64>)> {
 
 /// Opens a session on the first target of `request` that starts. With one target, its failure is
 /// the error; with several, failures are logged and the next is tried.
+/// What a session's leading dynamic axis means for TensorRT's optimisation profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchAxis {
+    /// An image batch N (and the cotangent rows K of a gradient graph): the configured ranges.
+    Ranged,
+    /// One image per run (the detector).
+    Single,
+}
+
+/// Opens `path` on the first provider of `request` that starts. When TensorRT is among them, the
+/// graph's declared inputs are read first (a CPU session without optimisations) and turned into
+/// optimisation profiles ([`ProfileInput::from_declared`]), so every session kind - recognition,
+/// gradient graph, detector - gets an engine built for the shapes it will run.
 pub(crate) fn open_session(
     rt: &Runtime,
     path: &Path,
     request: &EpRequest,
+    batch: BatchAxis,
 ) -> Result<(Session, ModelInfo), Error> {
-    open_session_profiled(rt, path, request, &[])
+    let wants_trt = request
+        .targets
+        .iter()
+        .any(|t| matches!(t, ExecutionTarget::TensorRt(_)));
+    let profile = if wants_trt && path.is_file() {
+        let declared = declared_inputs(rt, path)?;
+        ProfileInput::from_declared(&declared, batch == BatchAxis::Single).map_err(|reason| {
+            Error::Interface {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })?
+    } else {
+        Vec::new()
+    };
+    open_session_profiled(rt, path, request, &profile)
+}
+
+/// The graph's input names and declared shapes (-1 = dynamic), read by a CPU session that skips
+/// graph optimisation.
+fn declared_inputs(rt: &Runtime, path: &Path) -> Result<Vec<(String, Vec<i64>)>, Error> {
+    let err = ort_err(path);
+    let session = Session::builder(&rt.env)
+        .map_err(&err)?
+        .with_optimization_level(GraphOptimizationLevel::Disable)
+        .map_err(|e| err(e.into()))?
+        .with_intra_threads(1)
+        .map_err(|e| err(e.into()))?
+        .commit_from_file(path)
+        .map_err(&err)?;
+    Ok(outlet_shapes(session.inputs()))
 }
 
 /// [`open_session`] with the graph's inputs and dynamic axes for TensorRT optimisation profiles.
@@ -194,7 +238,7 @@ impl EmbeddingModel {
         manifest: &ModelManifest,
         request: &EpRequest,
     ) -> Result<Self, Error> {
-        let (session, info) = open_session(rt, path, request)?;
+        let (session, info) = open_session(rt, path, request, BatchAxis::Ranged)?;
         if info.inputs.len() != 1 || info.outputs.is_empty() {
             return Err(Error::Interface {
                 path: path.to_path_buf(),
@@ -286,7 +330,7 @@ impl DetectorModel {
         spec: &InputSpec,
         request: &EpRequest,
     ) -> Result<Self, Error> {
-        let (session, info) = open_session(rt, path, request)?;
+        let (session, info) = open_session(rt, path, request, BatchAxis::Single)?;
         if info.inputs.len() != 1 {
             return Err(Error::Interface {
                 path: path.to_path_buf(),

@@ -79,6 +79,8 @@ pub enum ProfileDim {
     Batch,
     /// The cotangent rows K ([`TensorRtOptions::rows`]).
     Rows,
+    /// A dynamic axis held at one size (the detector's batch: always 1 image).
+    Pinned(u32),
 }
 
 /// A graph input with its dynamic axes marked, to build profiles from.
@@ -108,6 +110,38 @@ impl ProfileInput {
                 dims: vec![ProfileDim::Rows, ProfileDim::Fixed(dim)],
             },
         ]
+    }
+
+    /// Profiles for a graph's declared inputs (`-1` = dynamic): a dynamic first axis is the
+    /// cotangent rows K for an input named `cotangent`, else the image batch N - or exactly 1
+    /// when `single_image` (the detector, which always runs one image). Any other dynamic axis
+    /// has no range to give TensorRT and is an error naming the input.
+    pub fn from_declared(
+        inputs: &[(String, Vec<i64>)],
+        single_image: bool,
+    ) -> Result<Vec<ProfileInput>, String> {
+        inputs
+            .iter()
+            .map(|(name, shape)| {
+                let dims = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(axis, &d)| match (axis, u32::try_from(d)) {
+                        (_, Ok(n)) if n > 0 => Ok(ProfileDim::Fixed(n)),
+                        (0, _) if name == "cotangent" => Ok(ProfileDim::Rows),
+                        (0, _) if single_image => Ok(ProfileDim::Pinned(1)),
+                        (0, _) => Ok(ProfileDim::Batch),
+                        _ => Err(format!(
+                            "input `{name}` {shape:?} has a dynamic axis {axis}; TensorRT profiles need it fixed (re-export the graph with a static size)"
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ProfileInput {
+                    name: name.clone(),
+                    dims,
+                })
+            })
+            .collect()
     }
 
     /// An image input `name [N,3,H,W]` (recognition models).
@@ -200,11 +234,9 @@ impl TensorRtOptions {
             out.push(("trt_timing_cache_enable", flag(true)));
             out.push(("trt_timing_cache_path", dir));
         }
-        let dynamic = inputs.iter().any(|i| {
-            i.dims
-                .iter()
-                .any(|d| matches!(d, ProfileDim::Batch | ProfileDim::Rows))
-        });
+        let dynamic = inputs
+            .iter()
+            .any(|i| i.dims.iter().any(|d| !matches!(d, ProfileDim::Fixed(_))));
         if dynamic {
             let shapes = |pick: fn(&DimRange) -> u32| -> String {
                 inputs
@@ -214,7 +246,7 @@ impl TensorRtOptions {
                             .dims
                             .iter()
                             .map(|d| match d {
-                                ProfileDim::Fixed(n) => n.to_string(),
+                                ProfileDim::Fixed(n) | ProfileDim::Pinned(n) => n.to_string(),
                                 ProfileDim::Batch => pick(&self.batch).to_string(),
                                 ProfileDim::Rows => pick(&self.rows).to_string(),
                             })
@@ -302,6 +334,38 @@ mod tests {
             get(&opts, "trt_profile_max_shapes"),
             Some("data:16x3x150x150")
         );
+    }
+
+    #[test]
+    fn profiles_from_declared_inputs_mark_the_dynamic_axes() {
+        let grad = vec![
+            ("x".to_string(), vec![-1, 3, 112, 96]),
+            ("cotangent".to_string(), vec![-1, 512]),
+        ];
+        assert_eq!(
+            ProfileInput::from_declared(&grad, false),
+            Ok(ProfileInput::gradient_graph(112, 96, 512))
+        );
+        let rec = vec![("data".to_string(), vec![-1, 3, 150, 150])];
+        assert_eq!(
+            ProfileInput::from_declared(&rec, false),
+            Ok(vec![ProfileInput::image("data", 150, 150)])
+        );
+        // the detector: one image, so N is pinned to 1 and TensorRT builds one shape
+        let det = vec![("input".to_string(), vec![-1, 3, 640, 640])];
+        let p = ProfileInput::from_declared(&det, true).expect("detector");
+        let opts = TensorRtOptions::default().ort_options(&p);
+        for key in [
+            "trt_profile_min_shapes",
+            "trt_profile_opt_shapes",
+            "trt_profile_max_shapes",
+        ] {
+            assert_eq!(get(&opts, key), Some("input:1x3x640x640"), "{key}");
+        }
+        // a dynamic spatial axis has no range: a clear error naming the input
+        let bad = vec![("input".to_string(), vec![1, 3, -1, -1])];
+        let e = ProfileInput::from_declared(&bad, false).expect_err("dynamic H");
+        assert!(e.contains("`input`") && e.contains("axis 2"), "{e}");
     }
 
     #[test]
