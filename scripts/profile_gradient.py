@@ -3,6 +3,7 @@
 K cotangent rows per run (xfv's chunk size), time share per op type (not a test).
 
     .xfv/venv/bin/python scripts/profile_gradient.py [--model sface] [--k 32] [--threads 2] [--runs 4]
+                                                    [--opt all|extended] [--top-nodes N]
 
 Op types as ORT runs them after its graph optimisations (ReorderInput/ReorderOutput are the NCHWc
 layout conversions around convolutions; Conv nodes include the fused/flipped stride-1 VJP convs).
@@ -29,11 +30,18 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=4)
+    ap.add_argument("--opt", default="all", choices=["all", "extended"],
+                    help="ORT graph optimisation level (extended = without the NCHWc layout pass)")
+    ap.add_argument("--top-nodes", type=int, default=0, help="also list the N slowest nodes")
     args = ap.parse_args()
     graph = REPO / "models" / f"{args.model}.grad.onnx"
     with tempfile.TemporaryDirectory() as tmp:
         so = ort.SessionOptions()
         so.intra_op_num_threads = args.threads
+        so.graph_optimization_level = {
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        }[args.opt]
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "prof")
         s = ort.InferenceSession(str(graph), so, providers=["CPUExecutionProvider"])
@@ -48,9 +56,11 @@ def main() -> int:
     runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     first_end = runs[0]["ts"] + runs[0]["dur"] if runs else 0
     by_op: collections.Counter[str] = collections.Counter()
+    by_node: collections.Counter[str] = collections.Counter()
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] > first_end:
             by_op[e["args"].get("op_name", "?")] += e["dur"]
+            by_node[f'{e["args"].get("op_name", "?")} {e["name"][: -len("_kernel_time")]}'] += e["dur"]
     total = sum(by_op.values())
     run_us = sum(r["dur"] for r in runs[1:])
     print(f"{args.model}: K={args.k}, {args.threads} threads, {args.runs} runs, "
@@ -61,6 +71,10 @@ def main() -> int:
         if us / total < 0.005:
             continue
         print(f"| {op} | {100 * us / total:.1f} % | {us / 1e3 / args.runs:.1f} |")
+    if args.top_nodes:
+        print("\n| node | share | ms per run |\n|---|---|---|")
+        for node, us in by_node.most_common(args.top_nodes):
+            print(f"| {node} | {100 * us / total:.1f} % | {us / 1e3 / args.runs:.1f} |")
     return 0
 
 

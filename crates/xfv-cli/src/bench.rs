@@ -29,9 +29,9 @@ pub(crate) struct BenchArgs {
     /// Embedding dimensions per gradient-graph run (default 32)
     #[arg(long, value_name = "K")]
     chunk_rows: Option<usize>,
-    /// Images per gradient-graph run (2: a pair's two images in one run)
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    images_per_run: usize,
+    /// Images per gradient-graph run (default 1; 2: a pair's two images in one run)
+    #[arg(long, value_name = "N")]
+    images_per_run: Option<usize>,
     /// Size n of the ceiling sgemm (n x n x n); 0 skips it
     #[arg(long, default_value_t = 2048, value_name = "N")]
     sgemm_n: usize,
@@ -53,7 +53,11 @@ pub(crate) fn run(g: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         .map(xfv::read_report)
         .transpose()
         .context("reading the --compare report")?;
-    let builder = args.model.explainer(g).chunk_rows(args.chunk_rows);
+    let builder = args
+        .model
+        .explainer(g)
+        .chunk_rows(args.chunk_rows)
+        .images_per_run(args.images_per_run);
     let mut explainer = builder
         .build()
         .with_context(|| format!("loading model `{}`", args.model.model))?;
@@ -62,7 +66,6 @@ pub(crate) fn run(g: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         images: args.images.clone(),
         warmup: args.warmup,
         iterations: args.iterations,
-        images_per_run: args.images_per_run,
         sgemm_n: args.sgemm_n,
     };
     let report = xfv::run_bench(&mut explainer, &opts)?;

@@ -27,8 +27,8 @@ pub use ep::{
     TrtPrecision,
 };
 pub use gradient::{
-    DEFAULT_CHUNK_ROWS, GRAPH_VERSION, GradientBatch, GradientModel, GraphMetadata, GraphPrecision,
-    Reduce,
+    Binding, DEFAULT_CHUNK_ROWS, DEFAULT_IMAGES_PER_RUN, GRAPH_VERSION, GradientBatch,
+    GradientModel, GraphMetadata, GraphPrecision, Reduce,
 };
 pub use library::{LIBRARY_FILE, LibraryError, SETUP_HINT, candidates as library_candidates};
 pub use model::{DetectorModel, EmbeddingModel, ModelInfo};

@@ -5,7 +5,7 @@
 
 use ndarray::{Array2, Array4, ArrayD, IxDyn};
 use xfv_core::{ColourOrder, ModelManifest};
-use xfv_runtime::{EpRequest, Error, GradientModel, Reduce, Runtime, RuntimeOptions};
+use xfv_runtime::{Binding, EpRequest, Error, GradientModel, Reduce, Runtime, RuntimeOptions};
 use xfv_testutil::{fixtures_dir, real_models, repo};
 
 fn runtime() -> Option<Runtime> {
@@ -120,6 +120,38 @@ fn chunked_cotangents_are_bit_identical_to_one_run() {
     assert_eq!(a.maps, again.maps);
 }
 
+#[test]
+fn io_binding_gives_the_plain_runs_results() {
+    let Some(rt) = runtime() else { return };
+    let e = expected("tinyconv_3x8x8_d4");
+    let path = fixtures_dir().join("tinyconv_3x8x8_d4.fggb.onnx");
+    let open = |b: Binding| {
+        GradientModel::load_unchecked(&rt, &path, &EpRequest::cpu())
+            .expect("load")
+            .with_chunk_rows(3) // two chunks, the last one short: the binding is reused
+            .with_binding(b)
+    };
+    let (mut plain, mut bound, mut auto) = (
+        open(Binding::Plain),
+        open(Binding::Bound),
+        open(Binding::Auto),
+    );
+    assert!(!plain.uses_binding() && bound.uses_binding());
+    assert!(!auto.uses_binding(), "auto binds on GPU providers only");
+    let a = plain.gradients(e.x.view()).expect("plain");
+    let b = bound.gradients(e.x.view()).expect("bound");
+    let c = auto.gradients(e.x.view()).expect("auto");
+    assert_eq!(a.maps, b.maps);
+    assert_eq!(a.embeddings, b.embeddings);
+    assert_eq!(a.maps, c.maps);
+    // the binding is per call: a second image batch through the same session is not stale
+    let x2 = e.x.mapv(|v| v * 0.5 + 0.1);
+    let a2 = plain.gradients(x2.view()).expect("plain 2");
+    let b2 = bound.gradients(x2.view()).expect("bound 2");
+    assert_eq!(a2.maps, b2.maps);
+    assert_ne!(a.maps, b2.maps);
+}
+
 fn fixture_manifest() -> ModelManifest {
     xfv_testutil::fixture_manifest("linear_3x8x8_d4")
 }
@@ -171,4 +203,42 @@ fn a_full_jacobian_graph_cannot_give_per_dimension_maps() {
     let mut g = GradientModel::load_unchecked(&rt, &path, &EpRequest::cpu()).expect("load");
     let err = g.gradients(e.x.view()).expect_err("reduce none");
     assert!(err.to_string().contains("--reduce fggb"), "{err}");
+}
+
+#[test]
+fn images_per_run_splits_the_batch_without_changing_the_maps() {
+    let Some(rt) = runtime() else { return };
+    let e = expected("tinyconv_3x8x8_d4");
+    let path = fixtures_dir().join("tinyconv_3x8x8_d4.fggb.onnx");
+    // three images: the given one and two variations
+    let x = ndarray::concatenate(
+        ndarray::Axis(0),
+        &[
+            e.x.view(),
+            e.x.mapv(|v| v * 0.5 + 0.1).view(),
+            e.x.mapv(|v| 1.0 - v).view(),
+        ],
+    )
+    .expect("batch");
+    let open = |n: usize| {
+        GradientModel::load_unchecked(&rt, &path, &EpRequest::cpu())
+            .expect("load")
+            .with_images_per_run(n)
+    };
+    let (mut one, mut two, mut all) = (open(1), open(2), open(8));
+    assert_eq!(one.images_per_run(), 1);
+    let a = one.gradients(x.view()).expect("one");
+    let b = two.gradients(x.view()).expect("two");
+    let c = all.gradients(x.view()).expect("all");
+    assert_eq!(a.maps.dim(), (3, 4, 8, 8));
+    assert_eq!(a.embeddings.dim(), (3, 4));
+    for (got, what) in [(&b, "two per run"), (&c, "all in one run")] {
+        let d = (&a.maps - &got.maps)
+            .mapv(f32::abs)
+            .fold(0.0f32, |m, v| m.max(*v));
+        let de = (&a.embeddings - &got.embeddings)
+            .mapv(f32::abs)
+            .fold(0.0f32, |m, v| m.max(*v));
+        assert!(d < 1e-6 && de < 1e-6, "{what}: maps {d}, embeddings {de}");
+    }
 }

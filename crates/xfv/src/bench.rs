@@ -102,8 +102,6 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Timed iterations (at least 1).
     pub iterations: usize,
-    /// Images per gradient-graph run (batch axis N); 2 = a pair's two images together.
-    pub images_per_run: usize,
     /// Size of the ceiling sgemm (`n x n` times `n x n`); 0 skips it.
     pub sgemm_n: usize,
 }
@@ -115,7 +113,6 @@ impl Default for BenchOptions {
             images: Vec::new(),
             warmup: 1,
             iterations: 5,
-            images_per_run: 2,
             sgemm_n: 2048,
         }
     }
@@ -260,13 +257,12 @@ pub fn run_bench(explainer: &mut Explainer, opts: &BenchOptions) -> Result<Bench
         });
     }
     let images = &opts.images[..n_images];
-    let per_run = opts.images_per_run.max(1);
     for _ in 0..opts.warmup {
-        iteration(explainer, images, &pairs, per_run)?;
+        iteration(explainer, images, &pairs)?;
     }
     let mut times = Vec::with_capacity(opts.iterations.max(1));
     for _ in 0..opts.iterations.max(1) {
-        times.push(iteration(explainer, images, &pairs, per_run)?);
+        times.push(iteration(explainer, images, &pairs)?);
     }
     let sgemm = (opts.sgemm_n > 0).then(|| {
         let threads = explainer.gradient_info().intra_threads;
@@ -314,7 +310,7 @@ pub fn run_bench(explainer: &mut Explainer, opts: &BenchOptions) -> Result<Bench
         ep_fell_back: info.fell_back,
         threads: info.intra_threads,
         chunk_rows: grad.chunk_rows(),
-        images_per_run: per_run,
+        images_per_run: grad.images_per_run(),
         images: n_images,
         pairs: pairs.len(),
         warmup: opts.warmup,
@@ -341,7 +337,6 @@ fn iteration(
     explainer: &mut Explainer,
     images: &[PathBuf],
     pairs: &[(usize, usize)],
-    per_run: usize,
 ) -> Result<IterTimes, Error> {
     let t0 = Instant::now();
     let faces = images
@@ -349,11 +344,9 @@ fn iteration(
         .map(|p| explainer.prepare(p))
         .collect::<Result<Vec<AlignedFace>, _>>()?;
     let t1 = Instant::now();
-    let mut grads: Vec<ImageGradients> = Vec::with_capacity(faces.len());
-    for group in faces.chunks(per_run) {
-        let refs: Vec<&AlignedFace> = group.iter().collect();
-        grads.extend(explainer.image_gradients(&refs)?);
-    }
+    // all images at once: the gradient model runs them in groups of its images_per_run
+    let refs: Vec<&AlignedFace> = faces.iter().collect();
+    let grads: Vec<ImageGradients> = explainer.image_gradients(&refs)?;
     let t2 = Instant::now();
     for &(a, b) in pairs {
         let ex = explainer.combine(&grads[a], &grads[b]);
