@@ -77,6 +77,44 @@ pub(crate) struct EvalArgs {
     /// Title for the plots (default: model and pairs file name)
     #[arg(long)]
     title: Option<String>,
+    /// Do not keep OUT/checkpoint.jsonl (by default every finished pair is recorded there and a
+    /// rerun with the same inputs resumes from it)
+    #[arg(long)]
+    no_checkpoint: bool,
+}
+
+/// What the perturbed scores depend on, besides the method: a rerun resumes only when all of it
+/// is equal (the checkpoint's first line).
+fn fingerprint(
+    args: &EvalArgs,
+    explainer: &xfv::Explainer,
+    pairs: &[xfv_eval::Pair],
+    idx: &[IndexPair],
+) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (p, i) in pairs.iter().zip(idx) {
+        h.update(format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            p.a.display(),
+            p.b.display(),
+            p.genuine,
+            i.a,
+            i.b
+        ));
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "model": explainer.card().name,
+        "converted_sha256": explainer.card().converted.sha256,
+        "pairs_sha256": digest,
+        "pairs": idx.len(),
+        "threshold": args.threshold,
+        "selection": format!("{:?}", args.selection).to_lowercase(),
+        "corrrise": {"masks": args.corrrise_masks, "seed": args.seed},
+        "forward": format!("{:?}", args.forward),
+        "aligned": args.model.aligned,
+    })
 }
 
 fn load_avg() -> String {
@@ -158,11 +196,41 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
         corrrise: xfv_explain_options(args),
         ..EvalOptions::default()
     };
+    let mut checkpoint = if args.no_checkpoint {
+        None
+    } else {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        // pairs whose images all loaded, in file order, with their image slots
+        let used: Vec<xfv_eval::Pair> = pairs
+            .iter()
+            .filter(|p| {
+                index.get(&p.a).copied().flatten().is_some()
+                    && index.get(&p.b).copied().flatten().is_some()
+            })
+            .cloned()
+            .collect();
+        let fp = fingerprint(args, &explainer, &used, &idx);
+        let cp = xfv_eval::Checkpoint::open(&args.out.join("checkpoint.jsonl"), fp)?;
+        if !cp.is_empty() {
+            pb.println(format!(
+                "resuming: {} method x pair results from {}",
+                cp.len(),
+                cp.path().display()
+            ));
+        }
+        Some(cp)
+    };
     let ev = {
         let mut oracle = explainer.oracle();
-        xfv_eval::evaluate(&mut oracle, &tensors, &idx, &options, &mut |m: &str| {
-            pb.set_message(m.to_string())
-        })?
+        xfv_eval::evaluate(
+            &mut oracle,
+            &tensors,
+            &idx,
+            &options,
+            checkpoint.as_mut(),
+            &mut |m: &str| pb.set_message(m.to_string()),
+        )?
     };
     pb.finish_and_clear();
     let title = args.title.clone().unwrap_or_else(|| {
@@ -229,9 +297,11 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     for t in &ev.timings {
         writeln!(
             out,
-            "time {:<20} {:>9.0} ms/pair",
+            "time {:<20} {:>9.0} ms/pair ({} of {} pairs explained by this run, the rest resumed)",
             t.method.name(),
-            t.per_pair_ms
+            t.per_pair_ms,
+            t.pairs_explained,
+            t.pairs
         )?;
     }
     writeln!(

@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod metrics;
 pub mod output;
 pub mod pairs;
@@ -26,6 +27,7 @@ pub mod run;
 
 use std::path::PathBuf;
 
+pub use checkpoint::{Checkpoint, PairScores};
 pub use metrics::EerPoint;
 pub use pairs::{Pair, read_pairs};
 pub use perturb::Metric;
@@ -92,6 +94,15 @@ pub enum Error {
         path: PathBuf,
         /// Encoder message.
         reason: String,
+    },
+    /// A checkpoint file from a run with other inputs (model, pairs, threshold, options).
+    #[error(
+        "{}: a checkpoint of an evaluation with other inputs; choose another output folder, or delete the file to start over",
+        path.display()
+    )]
+    CheckpointMismatch {
+        /// The file.
+        path: PathBuf,
     },
     /// The results could not be serialised.
     #[error("results JSON: {reason}")]

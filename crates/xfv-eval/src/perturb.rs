@@ -5,10 +5,10 @@
 //! space, i.e. the model-input value the oracle reports ([`xfv_explain::Oracle::black`]).
 
 use ndarray::{Array3, ArrayView2, ArrayView3};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which perturbation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Top-P% pixels removed (lower area = more faithful map).

@@ -5,16 +5,17 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use ndarray::{Array2, Array3, Array4, Axis, stack};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use xfv_explain::corrrise::{CorrRise, CorrRiseOptions};
 use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairMethod, method_impl};
 
 use crate::Error;
+use crate::checkpoint::{Checkpoint, PairScores};
 use crate::metrics::{EerPoint, accuracy, area_x100, auc, eer};
 use crate::perturb::{Metric, perturb, ranking};
 
 /// Which of a probe's two maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MapKind {
     /// `max(S, 0)`: evidence for "same person".
@@ -129,10 +130,13 @@ pub struct Curve {
 pub struct MethodTiming {
     /// Method.
     pub method: Method,
-    /// Pairs explained.
+    /// Pairs in the evaluation.
     pub pairs: usize,
+    /// Pairs explained by this run (the rest came from the checkpoint of an earlier run).
+    pub pairs_explained: usize,
     /// Seconds in all, including the per-probe work done once per probe image (FGGB's gradients,
-    /// CorrRISE's masked embeddings).
+    /// CorrRISE's masked embeddings); pairs resumed from a checkpoint count with the time
+    /// recorded by the run that explained them.
     pub total_s: f64,
     /// Milliseconds per pair.
     pub per_pair_ms: f64,
@@ -195,12 +199,15 @@ fn kinds_for(p: &IndexPair, accepted: bool, sel: PairSelection) -> Vec<MapKind> 
 type Scores = (Vec<Vec<f32>>, Vec<bool>);
 
 /// Runs the evaluation over `pairs` of the model-input `tensors` (`[3, H, W]` each).
-/// `progress` is told what is running.
+/// `progress` is told what is running. With a `checkpoint`, pairs it already holds are not
+/// explained again and every newly finished pair is recorded in it at once (see
+/// [`crate::checkpoint`]); the caller makes its fingerprint from everything the scores depend on.
 pub fn evaluate(
     oracle: &mut dyn Oracle,
     tensors: &[Array3<f32>],
     pairs: &[IndexPair],
     options: &EvalOptions,
+    mut checkpoint: Option<&mut Checkpoint>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Evaluation, Error> {
     if let Some(p) = pairs
@@ -247,6 +254,7 @@ pub fn evaluate(
         let mut fggb: Option<(usize, ImageGradients)> = None;
         let mut masked: Option<(usize, Array2<f32>)> = None;
         let mut explain_s = 0.0;
+        let mut explained = 0usize;
         for (done, &pi) in order.iter().enumerate() {
             let p = &pairs[pi];
             progress(&format!(
@@ -255,60 +263,87 @@ pub fn evaluate(
                 done + 1,
                 pairs.len()
             ));
-            let kinds = kinds_for(p, scores[pi] >= theta, options.selection);
-            let t0 = Instant::now();
-            if method == Method::Fggb && fggb.as_ref().is_none_or(|(i, _)| *i != p.a) {
-                drop(fggb.take()); // the previous probe's maps go before the next ones arrive
-                let g = oracle
-                    .fggb_maps(tensors[p.a].view())
-                    .map_err(oracle_fail("fggb"))?;
-                fggb = Some((p.a, g));
-            }
-            if method == Method::Corrrise && masked.as_ref().is_none_or(|(i, _)| *i != p.a) {
-                drop(masked.take());
-                let (_, h, w) = tensors[p.a].dim();
-                let m = corrrise.options.masks(h, w);
-                masked = Some((
-                    p.a,
-                    corrrise.masked_embeddings(oracle, &m, tensors[p.a].view())?,
-                ));
-            }
-            let probe = ImageInput::new(tensors[p.a].view(), e.row(p.a))
-                .with_fggb(fggb.as_ref().map(|(_, g)| g))
-                .with_masked_embeddings(masked.as_ref().map(|(_, m)| m));
-            let gallery = ImageInput::new(tensors[p.b].view(), e.row(p.b));
-            let maps = imp.explain_probe(oracle, probe, gallery, theta)?;
-            explain_s += t0.elapsed().as_secs_f64();
-            for kind in kinds {
-                let map = match kind {
-                    MapKind::Similarity => &maps.similarity,
-                    MapKind::Dissimilarity => &maps.dissimilarity,
-                };
-                let rank = ranking(map.view());
-                for metric in Metric::ALL {
-                    let imgs: Vec<Array3<f32>> = options
-                        .ratios
-                        .iter()
-                        .map(|&r| perturb(tensors[p.a].view(), &rank, r, metric, black))
-                        .collect();
-                    let ep = embed_all(oracle, &imgs)?;
-                    let s = ep.dot(&e.row(p.b));
-                    let entry = acc
-                        .entry((kind, metric))
-                        .or_insert_with(|| (vec![Vec::new(); options.ratios.len()], Vec::new()));
-                    for (k, v) in s.iter().enumerate() {
-                        entry.0[k].push(*v);
-                    }
-                    entry.1.push(p.genuine);
+            let resumed = checkpoint
+                .as_deref()
+                .and_then(|c| c.get(method.name(), pi))
+                .filter(|(r, _)| r.iter().all(|s| s.scores.len() == options.ratios.len()))
+                .map(|(r, ms)| (r.to_vec(), ms));
+            let entries = match resumed {
+                Some((r, ms)) => {
+                    explain_s += ms / 1e3;
+                    r
                 }
+                None => {
+                    let kinds = kinds_for(p, scores[pi] >= theta, options.selection);
+                    let t0 = Instant::now();
+                    if method == Method::Fggb && fggb.as_ref().is_none_or(|(i, _)| *i != p.a) {
+                        drop(fggb.take()); // the previous probe's maps go before the next ones
+                        let g = oracle
+                            .fggb_maps(tensors[p.a].view())
+                            .map_err(oracle_fail("fggb"))?;
+                        fggb = Some((p.a, g));
+                    }
+                    if method == Method::Corrrise && masked.as_ref().is_none_or(|(i, _)| *i != p.a)
+                    {
+                        drop(masked.take());
+                        let (_, h, w) = tensors[p.a].dim();
+                        let m = corrrise.options.masks(h, w);
+                        masked = Some((
+                            p.a,
+                            corrrise.masked_embeddings(oracle, &m, tensors[p.a].view())?,
+                        ));
+                    }
+                    let probe = ImageInput::new(tensors[p.a].view(), e.row(p.a))
+                        .with_fggb(fggb.as_ref().map(|(_, g)| g))
+                        .with_masked_embeddings(masked.as_ref().map(|(_, m)| m));
+                    let gallery = ImageInput::new(tensors[p.b].view(), e.row(p.b));
+                    let maps = imp.explain_probe(oracle, probe, gallery, theta)?;
+                    let took = t0.elapsed().as_secs_f64();
+                    explain_s += took;
+                    explained += 1;
+                    let mut entries = Vec::new();
+                    for kind in kinds {
+                        let map = match kind {
+                            MapKind::Similarity => &maps.similarity,
+                            MapKind::Dissimilarity => &maps.dissimilarity,
+                        };
+                        let rank = ranking(map.view());
+                        for metric in Metric::ALL {
+                            let imgs: Vec<Array3<f32>> = options
+                                .ratios
+                                .iter()
+                                .map(|&r| perturb(tensors[p.a].view(), &rank, r, metric, black))
+                                .collect();
+                            let ep = embed_all(oracle, &imgs)?;
+                            entries.push(PairScores {
+                                map: kind,
+                                metric,
+                                scores: ep.dot(&e.row(p.b)).to_vec(),
+                            });
+                        }
+                    }
+                    if let Some(c) = checkpoint.as_deref_mut() {
+                        c.record(method.name(), pi, &entries, took * 1e3)?;
+                    }
+                    entries
+                }
+            };
+            for ps in entries {
+                let entry = acc
+                    .entry((ps.map, ps.metric))
+                    .or_insert_with(|| (vec![Vec::new(); options.ratios.len()], Vec::new()));
+                for (k, v) in ps.scores.iter().enumerate() {
+                    entry.0[k].push(*v);
+                }
+                entry.1.push(p.genuine);
             }
         }
-        let n = pairs.len().max(1);
         timings.push(MethodTiming {
             method,
             pairs: pairs.len(),
+            pairs_explained: explained,
             total_s: explain_s,
-            per_pair_ms: explain_s * 1e3 / n as f64,
+            per_pair_ms: explain_s * 1e3 / pairs.len().max(1) as f64,
         });
         let mut keys: Vec<_> = acc.keys().copied().collect();
         keys.sort();

@@ -4,7 +4,7 @@
 //! probe: deleting 10 % of the pixels (2 of 16) flips every decision, inserting them restores it.
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayView4, Axis};
-use xfv_eval::{EvalOptions, IndexPair, MapKind, Metric, evaluate};
+use xfv_eval::{Checkpoint, EvalOptions, IndexPair, MapKind, Metric, evaluate};
 use xfv_explain::{ImageGradients, Method, Oracle, OracleError};
 
 const BLACK: f32 = -1.0;
@@ -79,7 +79,8 @@ fn curves_flip_at_the_first_ratio() {
         methods: vec![Method::SimilarityGradient],
         ..EvalOptions::default()
     };
-    let ev = evaluate(&mut Switch, &tensors, &pairs, &options, &mut |_| {}).expect("evaluate");
+    let ev =
+        evaluate(&mut Switch, &tensors, &pairs, &options, None, &mut |_| {}).expect("evaluate");
     assert_eq!(ev.verification.eer.threshold, 1.0);
     assert_eq!(ev.verification.accuracy, 1.0);
     assert_eq!(ev.verification.auc, 1.0);
@@ -114,4 +115,107 @@ fn curves_flip_at_the_first_ratio() {
     assert!(csv.contains("similarity-gradient,similarity,deletion,2,5.00,1.0000,0.0000"));
     let img = image::open(dir.path().join("deletion_similarity.png")).expect("png");
     assert_eq!((img.width(), img.height()), (760, 480));
+}
+
+/// An oracle that counts VJPs and can be told to fail them.
+struct Counting {
+    inner: Switch,
+    vjps: usize,
+    fail_after: Option<usize>,
+}
+
+impl Oracle for Counting {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn black(&self) -> [f32; 3] {
+        self.inner.black()
+    }
+    fn embed(&mut self, x: ArrayView4<'_, f32>) -> Result<Array2<f32>, OracleError> {
+        self.inner.embed(x)
+    }
+    fn vjp_absmean(
+        &mut self,
+        x: ArrayView3<'_, f32>,
+        cotangent: ArrayView2<'_, f32>,
+    ) -> Result<Array3<f32>, OracleError> {
+        if self.fail_after.is_some_and(|n| self.vjps >= n) {
+            return Err("stopped".into());
+        }
+        self.vjps += 1;
+        self.inner.vjp_absmean(x, cotangent)
+    }
+    fn fggb_maps(&mut self, x: ArrayView3<'_, f32>) -> Result<ImageGradients, OracleError> {
+        self.inner.fggb_maps(x)
+    }
+}
+
+#[test]
+fn a_stopped_run_resumes_from_its_checkpoint_with_the_same_curves() {
+    let probe = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    let mut gallery_b = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    gallery_b[[0, 1, 1]] = 0.5;
+    let tensors = vec![probe.clone(), probe.clone(), gallery_b];
+    let pair = |a, b, genuine| IndexPair { a, b, genuine };
+    let pairs = [
+        pair(0, 1, true),
+        pair(1, 0, true),
+        pair(0, 2, false),
+        pair(1, 2, false),
+    ];
+    let options = EvalOptions {
+        methods: vec![Method::SimilarityGradient, Method::Xssab],
+        ..EvalOptions::default()
+    };
+    let whole = evaluate(&mut Switch, &tensors, &pairs, &options, None, &mut |_| {})
+        .expect("uninterrupted");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("checkpoint.jsonl");
+    let fp = serde_json::json!({"test": 1});
+    // the first run dies after three pairs
+    let mut oracle = Counting {
+        inner: Switch,
+        vjps: 0,
+        fail_after: Some(3),
+    };
+    let mut cp = Checkpoint::open(&path, fp.clone()).expect("checkpoint");
+    assert!(
+        evaluate(
+            &mut oracle,
+            &tensors,
+            &pairs,
+            &options,
+            Some(&mut cp),
+            &mut |_| {}
+        )
+        .is_err()
+    );
+    drop(cp);
+    // the second run explains only the five pairs the first did not finish
+    let mut oracle = Counting {
+        inner: Switch,
+        vjps: 0,
+        fail_after: None,
+    };
+    let mut cp = Checkpoint::open(&path, fp).expect("reopen");
+    assert_eq!(cp.len(), 3);
+    let resumed = evaluate(
+        &mut oracle,
+        &tensors,
+        &pairs,
+        &options,
+        Some(&mut cp),
+        &mut |_| {},
+    )
+    .expect("resumed");
+    // similarity gradient: 1 VJP per probe; xSSAB: 1 run of 2 rows per probe
+    assert_eq!(oracle.vjps, 1 + 4);
+    assert_eq!(resumed.timings[0].pairs_explained, 1);
+    assert_eq!(resumed.timings[1].pairs_explained, 4);
+    assert_eq!(resumed.curves.len(), whole.curves.len());
+    for (a, b) in resumed.curves.iter().zip(&whole.curves) {
+        assert_eq!((a.method, a.map, a.metric), (b.method, b.map, b.metric));
+        assert_eq!(a.accuracy, b.accuracy);
+        assert_eq!(a.pairs, b.pairs);
+    }
 }
