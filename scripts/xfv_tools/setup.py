@@ -90,23 +90,38 @@ def _graph_is_current(dst: Path, card: dict, src_sha: str, reduce: str = GRADIEN
     return all(have.get(k) == v for k, v in want.items())
 
 
-def export_gradients(name: str, suffix: str = "grad", reduce: str = GRADIENT_REDUCE) -> Path:
+def _precision(path: Path) -> str:
+    """A gradient graph's `xfv.precision` (absent: fp32)."""
+    import onnx
+
+    have = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return have.get("xfv.precision", "fp32")
+
+
+def export_gradients(name: str, suffix: str = "grad", reduce: str = GRADIENT_REDUCE,
+                     fp16: bool = False) -> Path:
     """models/<name>.<suffix>.onnx: the gradient-augmented graph (default `grad` with reduce = fggb;
-    docs/gradient-graph.md), rebuilt only when the source model, the card or the export version
-    changed."""
+    docs/gradient-graph.md; `fp16`: the fp16 sweep of export/fp16.py), rebuilt only when the source
+    model, the card or the export version changed."""
     from . import export
 
     card = read_card(name)
     src = paths.MODELS / card["converted"]["file"]
     dst = paths.MODELS / f"{name}.{suffix}.onnx"
     src_sha = sha256_file(src)
-    if _graph_is_current(dst, card, src_sha, reduce):
+    if _graph_is_current(dst, card, src_sha, reduce) and _precision(dst) == ("fp16" if fp16 else "fp32"):
         return dst
     log(f"exporting the gradient graph of {name} -> {dst.name}")
     t0 = time.perf_counter()
     tmp = dst.with_name(dst.name + ".partial")
     try:
-        export.export_model(src, card, tmp, reduce=reduce)
+        m = export.export_model(src, card, tmp, reduce=reduce)
+        if fp16:
+            import onnx
+
+            from .export.fp16 import DEFAULT_SCALE_LOG2, to_fp16
+
+            onnx.save(to_fp16(m, DEFAULT_SCALE_LOG2), str(tmp))
     except export.ExportError as e:
         tmp.unlink(missing_ok=True)
         raise SetupError(f"gradient export of {src} failed: {e}") from e
@@ -119,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="xfv-setup", description=__doc__.splitlines()[0])
     ap.add_argument("--skip-photos", action="store_true", help="do not fetch the photo sets")
     ap.add_argument("--skip-gradients", action="store_true", help="do not export gradient graphs")
+    ap.add_argument("--fp16", action="store_true",
+                    help="also export fp16 gradient graphs models/<name>.grad.fp16.onnx (xfv --precision fp16)")
     ap.add_argument("--gpu", action="store_true",
                     help="also fetch the GPU build of ONNX Runtime and the CUDA 13 / cuDNN 9 runtime (~2 GB; xfv_tools/gpu.py)")
     args = ap.parse_args(argv)
@@ -135,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                     export_gradients(name)
                     for suffix, reduce in EXTRA_GRADIENT_GRAPHS.items():
                         export_gradients(name, suffix, reduce)
+                    if args.fp16:
+                        export_gradients(name, "grad.fp16", GRADIENT_REDUCE, fp16=True)
         if not args.skip_photos:
             fetch.ensure_photos()
         if args.gpu:

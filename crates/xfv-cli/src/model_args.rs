@@ -18,6 +18,16 @@ pub(crate) struct ModelArgs {
     /// Inputs are already aligned face crops: skip detection, only resize
     #[arg(long)]
     pub(crate) aligned: bool,
+    /// Gradient graph arithmetic: fp32, or fp16 (<name>.grad.fp16.onnx from `scripts/setup --fp16`:
+    /// the backward sweep in fp16 with a scaled cotangent; for GPUs with fast fp16)
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub(crate) precision: PrecisionArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrecisionArg {
+    Fp32,
+    Fp16,
 }
 
 impl ModelArgs {
@@ -35,6 +45,10 @@ impl ModelArgs {
         let b = Explainer::builder(self.model.as_str())
             .ep(g.ep(&self.ep))
             .mode(self.mode())
+            .precision(match self.precision {
+                PrecisionArg::Fp32 => GraphPrecision::Fp32,
+                PrecisionArg::Fp16 => GraphPrecision::Fp16,
+            })
             .runtime(runtime_options(g));
         match &g.models_dir {
             Some(dir) => b.models_dir(dir),

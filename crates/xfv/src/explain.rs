@@ -12,14 +12,23 @@ use xfv_core::{Comparison, CropOrigin, ModelCard, Verdict};
 use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairExplanation, fggb, method_impl};
 use xfv_preprocess::{AlignedFace, Mode, Preprocessor};
 use xfv_report::{DisplayOptions, PanelFace, PanelInput, crop_view, render_panel};
-use xfv_runtime::{EpRequest, GradientModel, ModelInfo, Runtime, RuntimeOptions};
+use xfv_runtime::{EpRequest, GradientModel, GraphPrecision, ModelInfo, Runtime, RuntimeOptions};
 
 use crate::oracle::{ExtraSessions, ModelOracle};
 use crate::{Error, default_models_dir, resolve_card};
 
 /// The gradient graph of a card: `<models>/<name>.grad.onnx` (made by `scripts/setup`).
 pub fn gradient_graph_path(card: &ModelCard) -> PathBuf {
-    card.dir.join(format!("{}.grad.onnx", card.name))
+    gradient_graph_path_for(card, GraphPrecision::Fp32)
+}
+
+/// The gradient graph of a card in a precision: `<name>.grad.onnx` (fp32) or
+/// `<name>.grad.fp16.onnx` (the fp16 sweep; `scripts/setup --fp16` exports it).
+pub fn gradient_graph_path_for(card: &ModelCard, precision: GraphPrecision) -> PathBuf {
+    match precision {
+        GraphPrecision::Fp32 => card.dir.join(format!("{}.grad.onnx", card.name)),
+        GraphPrecision::Fp16 => card.dir.join(format!("{}.grad.fp16.onnx", card.name)),
+    }
 }
 
 /// The plain VJP graph of a card: `<models>/<name>.absmean.onnx` (made by `scripts/setup`), for
@@ -51,6 +60,7 @@ pub struct ExplainerBuilder {
     runtime: RuntimeOptions,
     chunk_rows: Option<usize>,
     images_per_run: Option<usize>,
+    precision: GraphPrecision,
     method: Method,
 }
 
@@ -67,6 +77,7 @@ impl ExplainerBuilder {
             runtime: RuntimeOptions::default(),
             chunk_rows: None,
             images_per_run: None,
+            precision: GraphPrecision::Fp32,
             method: Method::Fggb,
         }
     }
@@ -114,6 +125,13 @@ impl ExplainerBuilder {
         self
     }
 
+    /// The gradient graph's arithmetic (default fp32; fp16 loads `<name>.grad.fp16.onnx`, made by
+    /// `scripts/setup --fp16`, and checks its `xfv.precision`).
+    pub fn precision(mut self, precision: GraphPrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
     /// The explanation method.
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
@@ -126,12 +144,21 @@ impl ExplainerBuilder {
         let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
         let card = resolve_card(&self.model, &dir)?;
         let manifest = card.manifest()?;
-        let graph = gradient_graph_path(&card);
+        let graph = gradient_graph_path_for(&card, self.precision);
         if !graph.is_file() {
             return Err(Error::ModelMissing { path: graph });
         }
         let rt = Runtime::new(self.runtime.clone())?;
         let mut grad = GradientModel::load(&rt, &graph, &manifest, &self.ep)?;
+        if grad.metadata().precision != self.precision {
+            return Err(xfv_runtime::Error::ManifestMismatch {
+                path: graph,
+                key: "xfv.precision".into(),
+                expected: format!("{:?}", self.precision).to_lowercase(),
+                got: format!("{:?}", grad.metadata().precision).to_lowercase(),
+            }
+            .into());
+        }
         if grad.metadata().source_sha256 != card.converted.sha256 {
             return Err(xfv_runtime::Error::ManifestMismatch {
                 path: graph,

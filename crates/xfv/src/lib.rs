@@ -27,7 +27,8 @@ pub use bench::{
 };
 pub use explain::{
     ExplainOutcome, ExplainRecord, ExplainTimings, Explainer, ExplainerBuilder, MapFiles,
-    PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path, vjp_graph_path,
+    PairWriter, Preparer, WrittenFiles, cosine_threshold, gradient_graph_path,
+    gradient_graph_path_for, vjp_graph_path,
 };
 pub use models::{KNOWN_MODELS, checked_model_file, default_models_dir, resolve_card, sha256_file};
 pub use oracle::{ExtraSessions, ForwardPath, ModelOracle};
@@ -41,8 +42,8 @@ pub mod prelude {
     pub use xfv_preprocess::Mode;
     pub use xfv_report::DisplayOptions;
     pub use xfv_runtime::{
-        CudaOptions, DimRange, EpRequest, ExecutionTarget, RuntimeOptions, TensorRtOptions,
-        TrtPrecision,
+        CudaOptions, DimRange, EpRequest, ExecutionTarget, GraphPrecision, RuntimeOptions,
+        TensorRtOptions, TrtPrecision,
     };
 }
 
@@ -74,7 +75,7 @@ pub enum Error {
         looked_at: PathBuf,
     },
     /// The card's converted model file is absent.
-    #[error("model file {} does not exist; run `scripts/setup` to fetch and convert the models", path.display())]
+    #[error("model file {} does not exist; run `scripts/setup` to fetch and convert the models (`scripts/setup --fp16` for the fp16 gradient graphs)", path.display())]
     ModelMissing {
         /// The file.
         path: PathBuf,
