@@ -12,10 +12,11 @@ use xfv_core::{Comparison, CropOrigin, ModelCard, Verdict};
 use xfv_explain::{ImageGradients, ImageInput, Method, Oracle, PairExplanation, fggb, method_impl};
 use xfv_preprocess::{AlignedFace, Mode, Preprocessor};
 use xfv_report::{DisplayOptions, PanelFace, PanelInput, crop_view, render_panel};
-use xfv_runtime::{EpRequest, GradientModel, GraphPrecision, ModelInfo, Runtime, RuntimeOptions};
+use xfv_runtime::{GradientModel, GraphPrecision, ModelInfo, Runtime};
 
+use crate::choice::{ModelChoice, model_choice_setters};
 use crate::oracle::{ExtraSessions, ModelOracle};
-use crate::{Error, default_models_dir, resolve_card};
+use crate::{Error, resolve_card};
 
 /// The gradient graph of a card: `<models>/<name>.grad.onnx` (made by `scripts/setup`).
 pub fn gradient_graph_path(card: &ModelCard) -> PathBuf {
@@ -52,12 +53,7 @@ pub fn cosine_threshold(card: &ModelCard) -> f32 {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ExplainerBuilder {
-    model: String,
-    models_dir: Option<PathBuf>,
-    ep: EpRequest,
-    mode: Mode,
-    threshold: Option<f32>,
-    runtime: RuntimeOptions,
+    choice: ModelChoice,
     chunk_rows: Option<usize>,
     images_per_run: Option<usize>,
     precision: GraphPrecision,
@@ -69,12 +65,7 @@ impl ExplainerBuilder {
     /// it; the gradient graph `<name>.grad.onnx` sits beside the card.
     pub fn new(model: impl Into<String>) -> Self {
         ExplainerBuilder {
-            model: model.into(),
-            models_dir: None,
-            ep: EpRequest::cpu(),
-            mode: Mode::Detect,
-            threshold: None,
-            runtime: RuntimeOptions::default(),
+            choice: ModelChoice::new(model.into()),
             chunk_rows: None,
             images_per_run: None,
             precision: GraphPrecision::Fp32,
@@ -82,35 +73,7 @@ impl ExplainerBuilder {
         }
     }
 
-    /// Where model cards and models are (default: [`default_models_dir`]).
-    pub fn models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.models_dir = Some(dir.into());
-        self
-    }
-
-    /// Execution provider(s).
-    pub fn ep(mut self, ep: EpRequest) -> Self {
-        self.ep = ep;
-        self
-    }
-
-    /// Detect and align (default), or take inputs as aligned crops.
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Cosine threshold theta (default: the card's, see [`cosine_threshold`]).
-    pub fn threshold(mut self, threshold: Option<f32>) -> Self {
-        self.threshold = threshold;
-        self
-    }
-
-    /// ONNX Runtime library and threads.
-    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
-        self.runtime = options;
-        self
-    }
+    model_choice_setters!();
 
     /// Cotangent rows per gradient-graph run (memory grows with it).
     pub fn chunk_rows(mut self, rows: Option<usize>) -> Self {
@@ -141,15 +104,15 @@ impl ExplainerBuilder {
     /// Loads the card, its gradient graph (metadata checked against the card, made from the
     /// card's converted model) and, in detect mode, the detector.
     pub fn build(self) -> Result<Explainer, Error> {
-        let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
-        let card = resolve_card(&self.model, &dir)?;
+        let dir = self.choice.dir();
+        let card = resolve_card(&self.choice.model, &dir)?;
         let manifest = card.manifest()?;
         let graph = gradient_graph_path_for(&card, self.precision);
         if !graph.is_file() {
             return Err(Error::ModelMissing { path: graph });
         }
-        let rt = Runtime::new(self.runtime.clone())?;
-        let mut grad = GradientModel::load(&rt, &graph, &manifest, &self.ep)?;
+        let rt = Runtime::new(self.choice.runtime.clone())?;
+        let mut grad = GradientModel::load(&rt, &graph, &manifest, &self.choice.ep)?;
         if grad.metadata().precision != self.precision {
             return Err(xfv_runtime::Error::ManifestMismatch {
                 path: graph,
@@ -175,10 +138,13 @@ impl ExplainerBuilder {
             grad = grad.with_images_per_run(images);
         }
         let (pre, detector_info) = self.preprocessor(&rt, &dir, manifest)?;
-        let threshold = self.threshold.unwrap_or_else(|| cosine_threshold(&card));
+        let threshold = self
+            .choice
+            .threshold
+            .unwrap_or_else(|| cosine_threshold(&card));
         let mut extra = ExtraSessions::new(
             rt,
-            self.ep.clone(),
+            self.choice.ep.clone(),
             pre.manifest().clone(),
             vjp_graph_path(&card),
             card.model_path(),
@@ -195,7 +161,7 @@ impl ExplainerBuilder {
             grad,
             extra,
             card,
-            mode: self.mode,
+            mode: self.choice.mode,
             threshold,
             method: self.method,
             detector_info,
@@ -208,13 +174,13 @@ impl ExplainerBuilder {
     /// pipeline can prepare images on one thread while the [`Explainer`] runs the gradient graph
     /// on another (`Session::run` is `&mut`).
     pub fn build_preparer(&self) -> Result<Preparer, Error> {
-        let dir = self.models_dir.clone().unwrap_or_else(default_models_dir);
-        let card = resolve_card(&self.model, &dir)?;
-        let rt = Runtime::new(self.runtime.clone())?;
+        let dir = self.choice.dir();
+        let card = resolve_card(&self.choice.model, &dir)?;
+        let rt = Runtime::new(self.choice.runtime.clone())?;
         let (pre, _) = self.preprocessor(&rt, &dir, card.manifest()?)?;
         Ok(Preparer {
             pre,
-            mode: self.mode,
+            mode: self.choice.mode,
         })
     }
 
@@ -224,7 +190,7 @@ impl ExplainerBuilder {
         dir: &Path,
         manifest: xfv_core::ModelManifest,
     ) -> Result<(Preprocessor, Option<ModelInfo>), Error> {
-        crate::verify::preprocessor(rt, dir, manifest, self.mode, &self.ep)
+        crate::verify::preprocessor(rt, dir, manifest, self.choice.mode, &self.choice.ep)
     }
 }
 

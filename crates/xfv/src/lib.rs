@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod bench;
+mod choice;
 mod explain;
 mod models;
 mod oracle;

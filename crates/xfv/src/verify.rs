@@ -1,16 +1,17 @@
 //! Verification of a pair: two image files -> crops -> embeddings -> score -> Accept/Reject.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayView4, Axis, stack};
 use serde::Serialize;
 use xfv_core::{CropOrigin, ModelCard, ModelKind, ModelManifest, Verdict};
 use xfv_preprocess::{DetectorBackend, FaceDetector, Mode, Preprocessor};
-use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, ModelInfo, Runtime, RuntimeOptions};
+use xfv_runtime::{DetectorModel, EmbeddingModel, EpRequest, ModelInfo, Runtime};
 
-use crate::{Error, checked_model_file, default_models_dir, resolve_card};
+use crate::choice::{ModelChoice, model_choice_setters};
+use crate::{Error, checked_model_file, resolve_card};
 
 /// The detector's card name in the models folder.
 const DETECTOR: &str = "yunet";
@@ -59,74 +60,37 @@ pub(crate) fn preprocessor(
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct VerifierBuilder {
-    model: String,
-    models_dir: Option<PathBuf>,
-    ep: EpRequest,
-    mode: Mode,
-    threshold: Option<f32>,
-    runtime: RuntimeOptions,
+    choice: ModelChoice,
 }
 
 impl VerifierBuilder {
     /// Starts with a model name (`sface`), card (`x.toml`) or ONNX file with its card beside it.
     pub fn new(model: impl Into<String>) -> Self {
         VerifierBuilder {
-            model: model.into(),
-            models_dir: None,
-            ep: EpRequest::cpu(),
-            mode: Mode::Detect,
-            threshold: None,
-            runtime: RuntimeOptions::default(),
+            choice: ModelChoice::new(model.into()),
         }
     }
 
-    /// Where model cards and converted models are (default: [`default_models_dir`]).
-    pub fn models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.models_dir = Some(dir.into());
-        self
-    }
-
-    /// Execution provider(s) for the recognition model and the detector.
-    pub fn ep(mut self, ep: EpRequest) -> Self {
-        self.ep = ep;
-        self
-    }
-
-    /// Detect and align (default) or take inputs as aligned crops.
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Overrides the card's decision threshold.
-    pub fn threshold(mut self, threshold: Option<f32>) -> Self {
-        self.threshold = threshold;
-        self
-    }
-
-    /// ONNX Runtime library and threads.
-    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
-        self.runtime = options;
-        self
-    }
+    model_choice_setters!();
 
     /// Loads the model (checking its sha256 against its card) and, in detect mode, the detector.
     pub fn build(self) -> Result<Verifier, Error> {
-        let dir = self.models_dir.unwrap_or_else(default_models_dir);
-        let card = resolve_card(&self.model, &dir)?;
+        let c = self.choice;
+        let dir = c.dir();
+        let card = resolve_card(&c.model, &dir)?;
         let manifest = card.manifest()?;
         let path = checked_model_file(&card)?;
-        let rt = Runtime::new(self.runtime)?;
-        let model = EmbeddingModel::load(&rt, &path, &manifest, &self.ep)?;
-        let (pre, _) = preprocessor(&rt, &dir, manifest, self.mode, &self.ep)?;
-        let threshold = self
+        let rt = Runtime::new(c.runtime)?;
+        let model = EmbeddingModel::load(&rt, &path, &manifest, &c.ep)?;
+        let (pre, _) = preprocessor(&rt, &dir, manifest, c.mode, &c.ep)?;
+        let threshold = c
             .threshold
             .unwrap_or(card.embedding.as_ref().map_or(0.0, |e| e.threshold));
         Ok(Verifier {
             pre,
             model,
             card,
-            mode: self.mode,
+            mode: c.mode,
             threshold,
         })
     }
