@@ -7,10 +7,10 @@ use image::{Rgb, RgbImage};
 
 use crate::run::Curve;
 
-const W: u32 = 760;
+const W: u32 = 800;
 const H: u32 = 480;
 const LEFT: u32 = 70;
-const RIGHT: u32 = 240;
+const RIGHT: u32 = 280; // room for the longest legend: "Similarity gradient 100.0"
 const TOP: u32 = 40;
 const BOTTOM: u32 = 60;
 /// Line colours (Okabe-Ito, colour-blind safe), one per method in order.

@@ -114,7 +114,7 @@ fn curves_flip_at_the_first_ratio() {
     assert!(csv.starts_with("method,map,metric,pairs,area_x100,acc_p0,"));
     assert!(csv.contains("similarity-gradient,similarity,deletion,2,5.00,1.0000,0.0000"));
     let img = image::open(dir.path().join("deletion_similarity.png")).expect("png");
-    assert_eq!((img.width(), img.height()), (760, 480));
+    assert_eq!((img.width(), img.height()), (800, 480));
 }
 
 /// An oracle that counts VJPs and can be told to fail them.
