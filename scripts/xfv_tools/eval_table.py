@@ -18,11 +18,13 @@ ORDER = ["fggb", "xssab", "similarity-gradient", "corrrise"]
 def main(argv: list[str] | None = None) -> int:
     files = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
     runs = [(p, json.loads(p.read_text())) for p in files]
-    print("| model | pair set | pairs (genuine / impostor) | EER (%) | EER threshold | accuracy (%) | AUC |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | pair set | pairs (genuine / impostor) | images (failed) | EER (%) | EER threshold | accuracy (%) | AUC |")
+    print("|---|---|---|---|---|---|---|---|")
     for p, r in runs:
         v = r["verification"]
+        failed = len(r.get("images_failed", []))
         print(f"| {r['model']} | {Path(r['pairs_file']).stem} | {v['pairs']} ({v['genuine']} / {v['impostor']}) "
+              f"| {r.get('images', '?')} ({failed}) "
               f"| {100 * v['eer']['eer']:.2f} | {v['threshold']:.3f} | {100 * v['accuracy']:.2f} | {v['auc']:.4f} |")
     print()
     print("| model | pair set | maps (pairs) | metric | " + " | ".join(ORDER) + " |")
