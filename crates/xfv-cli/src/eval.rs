@@ -295,13 +295,20 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
         )?;
     }
     for t in &ev.timings {
+        let resumed = t.pairs - t.pairs_explained;
+        let how = if resumed == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({resumed} of {} pairs resumed from the checkpoint)",
+                t.pairs
+            )
+        };
         writeln!(
             out,
-            "time {:<20} {:>9.0} ms/pair ({} of {} pairs explained by this run, the rest resumed)",
+            "time {:<20} {:>9.0} ms/pair{how}",
             t.method.name(),
             t.per_pair_ms,
-            t.pairs_explained,
-            t.pairs
         )?;
     }
     writeln!(
