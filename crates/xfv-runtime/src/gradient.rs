@@ -393,18 +393,11 @@ impl GradientModel {
     ) -> Result<(Array2<f32>, ArrayD<f32>), Error> {
         let path = self.info.path.clone();
         let err = ort_err(&path);
-        let m = &self.meta;
-        let got: Vec<i64> = x.shape().iter().map(|d| *d as i64).collect();
-        check_shape(
-            &path,
-            "x",
-            &[-1, 3, i64::from(m.height_px), i64::from(m.width_px)],
-            &got,
-        )?;
+        self.check_images(x)?;
         check_shape(
             &path,
             "cotangent",
-            &[-1, m.dim as i64],
+            &[-1, self.meta.dim as i64],
             &[cotangent.nrows() as i64, cotangent.ncols() as i64],
         )?;
         let x = x.as_standard_layout();
@@ -416,15 +409,20 @@ impl GradientModel {
                 "cotangent" => TensorRef::from_array_view(&c).map_err(&err)?,
             ])
             .map_err(&err)?;
-        let e = extract_f32(&outputs["embedding"])
-            .map_err(&err)?
-            .into_dimensionality::<Ix2>()
-            .map_err(|_| Error::Interface {
-                path: path.clone(),
-                reason: "embedding is not two-dimensional".into(),
-            })?;
+        let e = embedding_output(&path, &outputs["embedding"])?;
         let j = extract_f32(&outputs["jacobian"]).map_err(&err)?;
         Ok((e, j))
+    }
+
+    /// Checks an image batch against the graph's `x [N,3,H,W]`.
+    fn check_images(&self, x: ArrayView4<'_, f32>) -> Result<(), Error> {
+        let m = &self.meta;
+        check_shape(
+            &self.info.path,
+            "x",
+            &[-1, 3, i64::from(m.height_px), i64::from(m.width_px)],
+            &x.shape().iter().map(|d| *d as i64).collect::<Vec<_>>(),
+        )
     }
 
     /// Maps for every embedding dimension: the identity's rows as cotangents, in chunks of
@@ -511,15 +509,8 @@ impl GradientModel {
 impl GradientModel {
     /// An I/O binding with the images `x` bound (copied once to the provider's device).
     fn bind_images(&self, x: ArrayView4<'_, f32>) -> Result<ort::session::IoBinding, Error> {
-        let path = &self.info.path;
-        let err = ort_err(path);
-        let m = &self.meta;
-        check_shape(
-            path,
-            "x",
-            &[-1, 3, i64::from(m.height_px), i64::from(m.width_px)],
-            &x.shape().iter().map(|v| *v as i64).collect::<Vec<_>>(),
-        )?;
+        let err = ort_err(&self.info.path);
+        self.check_images(x)?;
         let xt =
             ort::value::Tensor::from_array(x.as_standard_layout().into_owned()).map_err(&err)?;
         let mut binding = self.session.create_binding().map_err(&err)?;
@@ -558,21 +549,24 @@ impl GradientModel {
             .map_err(&err)?;
         let outputs = self.session.run_binding(binding).map_err(&err)?;
         let e = if with_embedding {
-            Some(
-                extract_f32(&outputs["embedding"])
-                    .map_err(&err)?
-                    .into_dimensionality::<Ix2>()
-                    .map_err(|_| Error::Interface {
-                        path: path.clone(),
-                        reason: "embedding is not two-dimensional".into(),
-                    })?,
-            )
+            Some(embedding_output(&path, &outputs["embedding"])?)
         } else {
             None
         };
         let j = extract_f32(&outputs["jacobian"]).map_err(&err)?;
         Ok((e, j))
     }
+}
+
+/// A gradient graph's `embedding` output as `[N, D]` f32.
+fn embedding_output(path: &Path, value: &ort::value::DynValue) -> Result<Array2<f32>, Error> {
+    extract_f32(value)
+        .map_err(ort_err(path))?
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| Error::Interface {
+            path: path.to_path_buf(),
+            reason: "embedding is not two-dimensional".into(),
+        })
 }
 
 /// An output as f32: float32 as is, float16 (graphs that emit it) widened with `half`.
