@@ -44,17 +44,14 @@ impl PairMethod for SimilarityGradient {
         b: ImageInput<'_>,
         threshold: f32,
     ) -> Result<PairExplanation, Error> {
-        let score = a.embedding.dot(&b.embedding);
-        let sign = if score >= threshold { 1.0 } else { -1.0 };
-        let ma = score_gradient(oracle, &a, &b, self.method())?;
-        let mb = score_gradient(oracle, &b, &a, self.method())?;
+        // each image is a probe explained against the other (the sign comes from the same score)
         Ok(PairExplanation {
             method: self.method(),
-            score,
+            score: a.embedding.dot(&b.embedding),
             threshold,
             weights: Array1::zeros(0),
-            a: ImageMaps::from_signed(ma * sign),
-            b: ImageMaps::from_signed(mb * sign),
+            a: self.explain_probe(oracle, a, b, threshold)?,
+            b: self.explain_probe(oracle, b, a, threshold)?,
         })
     }
 

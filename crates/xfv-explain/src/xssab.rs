@@ -64,18 +64,14 @@ impl PairMethod for Xssab {
         b: ImageInput<'_>,
         threshold: f32,
     ) -> Result<PairExplanation, Error> {
-        let score = a.embedding.dot(&b.embedding);
-        let signed =
-            |m: ndarray::Array3<f32>| &m.index_axis(Axis(0), 0) - &m.index_axis(Axis(0), 1);
-        let ma = signed(partial_maps(oracle, &a, &b, threshold)?);
-        let mb = signed(partial_maps(oracle, &b, &a, threshold)?);
+        // the split is symmetric in A and B, so each image is a probe explained against the other
         Ok(PairExplanation {
             method: self.method(),
-            score,
+            score: a.embedding.dot(&b.embedding),
             threshold,
             weights: Array1::zeros(0),
-            a: ImageMaps::from_signed(ma),
-            b: ImageMaps::from_signed(mb),
+            a: self.explain_probe(oracle, a, b, threshold)?,
+            b: self.explain_probe(oracle, b, a, threshold)?,
         })
     }
 
