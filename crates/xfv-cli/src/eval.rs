@@ -88,7 +88,7 @@ pub(crate) struct EvalArgs {
 fn fingerprint(
     args: &EvalArgs,
     explainer: &xfv::Explainer,
-    pairs: &[xfv_eval::Pair],
+    pairs: &[&xfv_eval::Pair],
     idx: &[IndexPair],
 ) -> serde_json::Value {
     use sha2::{Digest, Sha256};
@@ -175,16 +175,18 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
             index.insert(path.clone(), slot);
         }
     }
-    let idx: Vec<IndexPair> = pairs
+    // the pairs whose images all loaded, in file order, with their image slots
+    let (used, idx): (Vec<&xfv_eval::Pair>, Vec<IndexPair>) = pairs
         .iter()
         .filter_map(|p| {
-            Some(IndexPair {
+            let slots = IndexPair {
                 a: index.get(&p.a).copied().flatten()?,
                 b: index.get(&p.b).copied().flatten()?,
                 genuine: p.genuine,
-            })
+            };
+            Some((p, slots))
         })
-        .collect();
+        .unzip();
     let options = EvalOptions {
         methods: args.method.iter().map(|m| Method::from(*m)).collect(),
         selection: match args.selection {
@@ -201,15 +203,6 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;
-        // pairs whose images all loaded, in file order, with their image slots
-        let used: Vec<xfv_eval::Pair> = pairs
-            .iter()
-            .filter(|p| {
-                index.get(&p.a).copied().flatten().is_some()
-                    && index.get(&p.b).copied().flatten().is_some()
-            })
-            .cloned()
-            .collect();
         let fp = fingerprint(args, &explainer, &used, &idx);
         let cp = xfv_eval::Checkpoint::open(&args.out.join("checkpoint.jsonl"), fp)?;
         if !cp.is_empty() {
