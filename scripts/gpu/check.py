@@ -29,6 +29,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "peer"))  # in the repository; the pack puts it beside this file
 
 
 def run(cmd: list[str]) -> str:
@@ -45,54 +46,23 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if na == 0 and nb == 0 else float(a @ b / (na * nb))
 
 
-def load_crop(path: Path, card: dict) -> np.ndarray:
-    """An aligned crop PNG as the model's input tensor [1,3,H,W] (card colour order, mean, std)."""
-    from PIL import Image
-
-    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
-    if card["input"]["colour_order"] == "bgr":
-        img = img[:, :, ::-1]
-    mean = np.asarray(card["input"]["mean"], np.float32)
-    std = np.asarray(card["input"]["std"], np.float32)
-    return ((img - mean) / std).transpose(2, 0, 1)[None].copy()
-
-
 def torch_fggb(npz: Path, card: dict, pair: Path, theta: float, device: str, form: str, repeat: int):
     import torch
 
     import minitorch
+    # the peer's FGGB (scripts/peer/fggb_torch.py; beside this file in the pack)
+    from fggb_torch import fggb_maps, load_crop, maps_loop, maps_vmap
 
     net = minitorch.load(str(npz)).to(device)
     xa = torch.from_numpy(load_crop(pair / "a_crop.png", card)).to(device)
     xb = torch.from_numpy(load_crop(pair / "b_crop.png", card)).to(device)
-
-    def grads(x):
-        if form == "loop":
-            x = x.clone().requires_grad_(True)
-            f = net(x)
-            e = f / f.norm(dim=1, keepdim=True)
-            d = e.shape[1]
-            g = torch.stack([torch.autograd.grad(e[0, k], x, retain_graph=k + 1 < d)[0][0] for k in range(d)])
-            return e.detach()[0], g
-        from torch.func import vjp, vmap
-
-        def emb(inp):
-            f = net(inp)
-            return f / f.norm(dim=1, keepdim=True)
-
-        e, pull = vjp(emb, x)
-        eye = torch.eye(e.shape[1], device=device).unsqueeze(1)
-        return e.detach()[0], vmap(pull)(eye)[0][:, 0]
+    grads = {"loop": maps_loop, "vmap": maps_vmap}[form]
 
     def pair_maps():
-        ea, ga = grads(xa)
-        eb, gb = grads(xb)
-        out = []
-        for g in (ga, gb):
-            m = g.abs().mean(dim=1)
-            out.append(m / (m.flatten(1).norm(dim=1)[:, None, None] + 1e-8))
+        ea, ga = grads(net, xa, torch)
+        eb, gb = grads(net, xb, torch)
         w = ea * eb - theta / ea.shape[0]
-        return [torch.einsum("k,khw->hw", w, m) for m in out]
+        return [torch.einsum("k,khw->hw", w, fggb_maps(g, torch)) for g in (ga, gb)]
 
     maps = pair_maps()  # warm-up
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)

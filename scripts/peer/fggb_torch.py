@@ -74,7 +74,7 @@ def maps_batched(model, x, torch):
     f = model(x)
     e = f / f.norm(dim=1, keepdim=True)
     d = e.shape[1]
-    eye = torch.eye(d, dtype=e.dtype).unsqueeze(1)  # [D,1,D]
+    eye = torch.eye(d, dtype=e.dtype, device=e.device).unsqueeze(1)  # [D,1,D]
     (g,) = torch.autograd.grad(e, x, grad_outputs=eye, is_grads_batched=True)
     return e.detach()[0], g[:, 0]
 
@@ -88,7 +88,7 @@ def maps_vmap(model, x, torch):
 
     e, pullback = vjp(emb, x)
     d = e.shape[1]
-    eye = torch.eye(d, dtype=e.dtype).unsqueeze(1)
+    eye = torch.eye(d, dtype=e.dtype, device=e.device).unsqueeze(1)
     (g,) = vmap(pullback)(eye)
     return e.detach()[0], g[:, 0]
 
