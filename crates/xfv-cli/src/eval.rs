@@ -25,6 +25,14 @@ pub(crate) enum SelectionArg {
     All,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MapArg {
+    /// Evidence for "same person"
+    Similarity,
+    /// Evidence for "different"
+    Dissimilarity,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub(crate) enum ForwardArg {
     /// The inference model (<name>.onnx)
@@ -56,6 +64,15 @@ pub(crate) struct EvalArgs {
     /// Which pairs each map kind is scored on
     #[arg(long, value_enum, default_value = "labels")]
     selection: SelectionArg,
+    /// Map kinds to score (comma-separated). `--maps dissimilarity` with the default selection
+    /// explains only the impostor pairs; the genuine pairs still set the clean EER threshold
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "similarity,dissimilarity"
+    )]
+    maps: Vec<MapArg>,
     /// Use only the first N genuine and the first N impostor pairs of the file
     #[arg(long, value_name = "N")]
     max_pairs_per_kind: Option<usize>,
@@ -194,6 +211,14 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
             SelectionArg::Decisions => PairSelection::Decisions,
             SelectionArg::All => PairSelection::All,
         },
+        maps: args
+            .maps
+            .iter()
+            .map(|m| match m {
+                MapArg::Similarity => xfv_eval::MapKind::Similarity,
+                MapArg::Dissimilarity => xfv_eval::MapKind::Dissimilarity,
+            })
+            .collect(),
         threshold: args.threshold,
         corrrise: xfv_explain_options(args),
         ..EvalOptions::default()
@@ -246,6 +271,7 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
         "images": tensors.len(),
         "images_failed": failed,
         "selection": format!("{:?}", args.selection).to_lowercase(),
+        "maps": args.maps.iter().map(|m| format!("{m:?}").to_lowercase()).collect::<Vec<_>>(),
         "corrrise": {"masks": args.corrrise_masks, "seed": args.seed},
         "forward": format!("{:?}", args.forward),
         "threads": g.threads,

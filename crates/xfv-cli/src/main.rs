@@ -10,6 +10,7 @@ use xfv::prelude::*;
 
 mod batch;
 mod bench;
+mod embed;
 mod eval;
 mod explain;
 mod gpu;
@@ -57,6 +58,9 @@ enum Command {
     /// Explain the decision for two photos: similarity and dissimilarity maps of both faces
     /// (a panel PNG, the raw maps as .npy, a JSON record).
     Explain(explain::ExplainArgs),
+    /// Embed images: OUT/embeddings.npy ([N, D] float32, NaN rows for images that failed) and
+    /// OUT/embeddings.json (model, comparison, per image its detection or its error).
+    Embed(embed::EmbedArgs),
     /// Deletion and insertion curves of each method's maps over a labelled pair set: CSV, JSON, PNG plots.
     Eval(eval::EvalArgs),
     /// Explain a list of pairs (CSV/TSV `a,b[,label]` or LFW pairs.txt): each image through the
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
+        Command::Embed(args) => embed::run(&cli.global, args),
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Batch(args) => batch::run(&cli.global, args),
         Command::Merge(args) => batch::merge(&cli.global, args),

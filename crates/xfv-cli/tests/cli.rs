@@ -229,3 +229,81 @@ fn unknown_provider_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("npu"));
 }
+
+/// `xfv embed`: one row per input in order, a failed image recorded (NaN row, its error named in
+/// embeddings.json) while the others go on, rows whose cosine is `xfv verify`'s score; a list
+/// file's relative paths are taken from its folder; no usable image at all is an error.
+#[test]
+fn embed_writes_one_row_per_image_and_records_failures() {
+    let Some([obama, obama2]) = real_models([photo("obama.jpg"), photo("obama2.jpg")]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, "not a picture").expect("write");
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "# the bad one, relative to the list\n\nnotes.jpg\n").expect("write");
+    let out = dir.path().join("emb");
+    let o = xfv(&[
+        "embed",
+        obama.to_str().expect("utf8"),
+        obama2.to_str().expect("utf8"),
+        "--list",
+        list.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--model",
+        "mobilefacenet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("2 of 3 images embedded"),
+        "{}",
+        stdout(&o)
+    );
+    let e = xfv_report::read_npy_f32(&out.join("embeddings.npy")).expect("npy");
+    assert_eq!(e.shape(), &[3, 192]);
+    assert!(e.index_axis(ndarray::Axis(0), 2).iter().all(|v| v.is_nan()));
+    let row =
+        |k: usize| -> Vec<f32> { e.index_axis(ndarray::Axis(0), k).iter().copied().collect() };
+    let (a, b) = (row(0), row(1));
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+    let cos = dot(&a, &b) / (dot(&a, &a).sqrt() * dot(&b, &b).sqrt());
+    let v = verify_json("mobilefacenet", &obama, &obama2, &[]);
+    let score = v["verdict"]["score"].as_f64().expect("score") as f32;
+    assert!(
+        (cos - score).abs() < 1e-5,
+        "embed cosine {cos} vs verify {score}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("embeddings.json")).expect("json"))
+            .expect("parse");
+    assert_eq!(
+        (j["model"].as_str(), j["dim"].as_u64()),
+        (Some("mobilefacenet"), Some(192))
+    );
+    assert_eq!(
+        (j["embedded"].as_u64(), j["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(j["images"][0]["faces_found"], 1);
+    assert_eq!(j["images"][2]["ok"], false);
+    assert!(
+        j["images"][2]["path"]
+            .as_str()
+            .expect("path")
+            .ends_with("notes.jpg")
+            && j["images"][2]["error"]
+                .as_str()
+                .expect("error")
+                .contains("not an image"),
+        "{j}"
+    );
+    let t = text.to_str().expect("utf8");
+    let o2 = dir.path().join("none");
+    expect_error(
+        &["embed", t, "-o", o2.to_str().expect("utf8")],
+        &["none of the 1 images", "notes.jpg", "not an image"],
+    );
+    assert!(!o2.exists(), "nothing written when no image could be used");
+}

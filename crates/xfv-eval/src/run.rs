@@ -58,6 +58,10 @@ pub struct EvalOptions {
     pub ratios: Vec<f64>,
     /// Pair selection per map kind.
     pub selection: PairSelection,
+    /// The map kinds to score (default both). A pair that the selection gives only kinds left
+    /// out here is not explained at all: `[Dissimilarity]` with the `Labels` selection explains
+    /// the impostor pairs only, while the genuine pairs still count for the clean EER threshold.
+    pub maps: Vec<MapKind>,
     /// Threshold for the methods and the curves (default: the clean EER threshold).
     pub threshold: Option<f32>,
     /// CorrRISE's options.
@@ -70,6 +74,7 @@ impl Default for EvalOptions {
             methods: Method::ALL.to_vec(),
             ratios: (0..=10).map(|i| f64::from(i) * 10.0).collect(),
             selection: PairSelection::default(),
+            maps: vec![MapKind::Similarity, MapKind::Dissimilarity],
             threshold: None,
             corrrise: CorrRiseOptions::default(),
         }
@@ -130,7 +135,7 @@ pub struct Curve {
 pub struct MethodTiming {
     /// Method.
     pub method: Method,
-    /// Pairs in the evaluation.
+    /// Pairs scored (those the selection gives a map kind in [`EvalOptions::maps`]).
     pub pairs: usize,
     /// Pairs explained by this run (the rest came from the checkpoint of an earlier run).
     pub pairs_explained: usize,
@@ -253,28 +258,41 @@ pub fn evaluate(
         order.sort_by_key(|&i| pairs[i].a);
         let mut fggb: Option<(usize, ImageGradients)> = None;
         let mut masked: Option<(usize, Array2<f32>)> = None;
+        // the pairs this evaluation scores, with their map kinds
+        order.retain(|&pi| {
+            kinds_for(&pairs[pi], scores[pi] >= theta, options.selection)
+                .iter()
+                .any(|k| options.maps.contains(k))
+        });
         let mut explain_s = 0.0;
         let mut explained = 0usize;
         for (done, &pi) in order.iter().enumerate() {
             let p = &pairs[pi];
+            let kinds: Vec<MapKind> = kinds_for(p, scores[pi] >= theta, options.selection)
+                .into_iter()
+                .filter(|k| options.maps.contains(k))
+                .collect();
             progress(&format!(
                 "{}: pair {}/{}",
                 method.name(),
                 done + 1,
-                pairs.len()
+                order.len()
             ));
             let resumed = checkpoint
                 .as_deref()
                 .and_then(|c| c.get(method.name(), pi))
                 .filter(|(r, _)| r.iter().all(|s| s.scores.len() == options.ratios.len()))
-                .map(|(r, ms)| (r.to_vec(), ms));
+                .filter(|(r, _)| kinds.iter().all(|k| r.iter().any(|s| s.map == *k)))
+                .map(|(r, ms)| {
+                    let kept = r.iter().filter(|s| kinds.contains(&s.map)).cloned();
+                    (kept.collect::<Vec<_>>(), ms)
+                });
             let entries = match resumed {
                 Some((r, ms)) => {
                     explain_s += ms / 1e3;
                     r
                 }
                 None => {
-                    let kinds = kinds_for(p, scores[pi] >= theta, options.selection);
                     let t0 = Instant::now();
                     if method == Method::Fggb && fggb.as_ref().is_none_or(|(i, _)| *i != p.a) {
                         drop(fggb.take()); // the previous probe's maps go before the next ones
@@ -340,10 +358,10 @@ pub fn evaluate(
         }
         timings.push(MethodTiming {
             method,
-            pairs: pairs.len(),
+            pairs: order.len(),
             pairs_explained: explained,
             total_s: explain_s,
-            per_pair_ms: explain_s * 1e3 / pairs.len().max(1) as f64,
+            per_pair_ms: explain_s * 1e3 / order.len().max(1) as f64,
         });
         let mut keys: Vec<_> = acc.keys().copied().collect();
         keys.sort();

@@ -219,3 +219,54 @@ fn a_stopped_run_resumes_from_its_checkpoint_with_the_same_curves() {
         assert_eq!(a.pairs, b.pairs);
     }
 }
+
+/// `maps: [Dissimilarity]` scores only the impostor pairs (labels selection): the genuine pairs
+/// are never explained but still set the clean threshold, and the dissimilarity curves equal
+/// those of a run over both kinds.
+#[test]
+fn maps_filter_explains_only_the_pairs_of_the_kinds_asked_for() {
+    let probe = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    let mut gallery_b = Array3::<f32>::from_elem((3, 4, 4), 0.2);
+    gallery_b[[0, 1, 1]] = 0.5;
+    let tensors = vec![probe.clone(), probe.clone(), gallery_b];
+    let pair = |a, b, genuine| IndexPair { a, b, genuine };
+    let pairs = [
+        pair(0, 1, true),
+        pair(1, 0, true),
+        pair(0, 2, false),
+        pair(1, 2, false),
+        pair(2, 0, false),
+    ];
+    let both = EvalOptions {
+        methods: vec![Method::SimilarityGradient],
+        ..EvalOptions::default()
+    };
+    let whole = evaluate(&mut Switch, &tensors, &pairs, &both, None, &mut |_| {}).expect("both");
+    let only = EvalOptions {
+        maps: vec![MapKind::Dissimilarity],
+        ..both.clone()
+    };
+    let mut oracle = Counting {
+        inner: Switch,
+        vjps: 0,
+        fail_after: None,
+    };
+    let ev = evaluate(&mut oracle, &tensors, &pairs, &only, None, &mut |_| {}).expect("only");
+    assert_eq!(
+        oracle.vjps, 3,
+        "one VJP per impostor pair, none for the genuine ones"
+    );
+    assert_eq!(ev.verification.genuine, 2);
+    assert_eq!(ev.verification.threshold, whole.verification.threshold);
+    assert_eq!(ev.timings[0].pairs, 3);
+    assert!(ev.curves.iter().all(|c| c.map == MapKind::Dissimilarity));
+    assert_eq!(ev.curves.len(), 2);
+    for c in &ev.curves {
+        let w = whole
+            .curves
+            .iter()
+            .find(|w| w.map == c.map && w.metric == c.metric)
+            .expect("same curve in the whole run");
+        assert_eq!((c.pairs, &c.accuracy), (w.pairs, &w.accuracy));
+    }
+}

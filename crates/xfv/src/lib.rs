@@ -33,7 +33,7 @@ pub use explain::{
 };
 pub use models::{KNOWN_MODELS, checked_model_file, default_models_dir, resolve_card, sha256_file};
 pub use oracle::{ExtraSessions, ForwardPath, ModelOracle};
-pub use verify::{StageTimings, Verifier, VerifierBuilder, VerifyReport};
+pub use verify::{ImageEmbedding, StageTimings, Verifier, VerifierBuilder, VerifyReport};
 pub use xfv_explain::corrrise::CorrRiseOptions;
 
 /// The types most users need.

@@ -124,6 +124,15 @@ pub struct VerifyReport {
     pub timings: StageTimings,
 }
 
+/// One image's embedding, as the model outputs it (not normalised), and where its crop came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageEmbedding {
+    /// `[D]` values.
+    pub embedding: Vec<f32>,
+    /// Source file, detection and crop transform.
+    pub origin: CropOrigin,
+}
+
 /// Verifies pairs of face images with one model.
 #[derive(Debug)]
 pub struct Verifier {
@@ -148,6 +157,65 @@ impl Verifier {
     /// The decision threshold in use.
     pub fn threshold(&self) -> f32 {
         self.threshold
+    }
+
+    /// The execution provider that runs the model, and whether it is a fallback.
+    pub fn ep(&self) -> (String, bool) {
+        let info = self.model.info();
+        (info.ep.to_string(), info.fell_back)
+    }
+
+    /// Embeds image files, up to `batch` crops per model run. One result per path, in order: an
+    /// image that cannot be used (unreadable, no face) is an error in its own slot and the others
+    /// go on. The outer error is a model run that failed, which concerns the whole batch.
+    pub fn embed_files(
+        &mut self,
+        paths: &[impl AsRef<Path>],
+        batch: usize,
+    ) -> Result<Vec<Result<ImageEmbedding, Error>>, Error> {
+        let manifest = self.pre.manifest().clone();
+        let mut out = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(batch.max(1)) {
+            let mut slots: Vec<Result<(CropOrigin, ndarray::Array3<f32>), Error>> = chunk
+                .iter()
+                .map(|p| {
+                    let face = self.pre.prepare(p.as_ref(), self.mode)?;
+                    let tensor = face.to_tensor(&manifest)?;
+                    Ok((face.origin, tensor))
+                })
+                .collect();
+            let views: Vec<_> = slots
+                .iter()
+                .filter_map(|s| s.as_ref().ok().map(|(_, t)| t.view()))
+                .collect();
+            let mut rows = Vec::new();
+            if !views.is_empty() {
+                let stacked =
+                    stack(Axis(0), &views).map_err(|_| xfv_preprocess::Error::ShapeMismatch {
+                        tensor: "image batch".into(),
+                        expected: views[0].shape().to_vec(),
+                        got: vec![views.len()],
+                    })?;
+                let emb = self.model.embed(stacked.view())?;
+                if emb.values.nrows() != views.len() {
+                    return Err(xfv_preprocess::Error::ShapeMismatch {
+                        tensor: "embeddings".into(),
+                        expected: vec![views.len()],
+                        got: vec![emb.values.nrows()],
+                    }
+                    .into());
+                }
+                rows = emb.values.outer_iter().map(|r| r.to_vec()).collect();
+            }
+            let mut rows = rows.into_iter();
+            for slot in slots.drain(..) {
+                out.push(slot.map(|(origin, _)| ImageEmbedding {
+                    embedding: rows.next().unwrap_or_default(),
+                    origin,
+                }));
+            }
+        }
+        Ok(out)
     }
 
     /// Verifies one pair of image files.
