@@ -10,10 +10,8 @@ compared is the explanation, not the detector.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -22,23 +20,7 @@ from PIL import Image
 
 from xfv_tools import paths
 from xfv_tools.export import gradient_model
-
-REQUIRED = os.environ.get("XFV_REQUIRE_REAL") == "1"
-
-
-def xfv_binary() -> Path | None:
-    for p in (os.environ.get("XFV_BIN"), paths.REPO / "target/debug/xfv", paths.REPO / "target/release/xfv"):
-        if p and Path(p).is_file():
-            return Path(p)
-    return None
-
-
-def need(*files: Path) -> None:
-    missing = [str(f) for f in files if not Path(f).exists()]
-    if missing:
-        if REQUIRED:
-            pytest.fail(f"missing {missing} (XFV_REQUIRE_REAL=1)")
-        pytest.skip(f"missing {missing}: run scripts/setup and cargo build")
+from xfv_helpers import need, need_binary
 
 
 def numpy_fggb(J: np.ndarray, e_a: np.ndarray, e_b: np.ndarray, theta: float):
@@ -66,13 +48,9 @@ def sface_none_session(tmp_path_factory):
 
 @pytest.mark.parametrize("other", ["obama2.jpg", "biden.jpg"])
 def test_rust_fggb_maps_equal_numpy_reference(tmp_path, sface_none_session, other):
-    exe = xfv_binary()
     a, b = paths.DATA / "obama" / "obama.jpg", paths.DATA / "obama" / other
     need(a, b, paths.MODELS / "sface.grad.onnx")
-    if exe is None:
-        if REQUIRED:
-            pytest.fail("no xfv binary (cargo build -p xfv-cli)")
-        pytest.skip("no xfv binary: cargo build -p xfv-cli")
+    exe = need_binary()
     out = tmp_path / "out"
     res = subprocess.run([str(exe), "explain", str(a), str(b), "-o", str(out), "--model", "sface"],
                          capture_output=True, text=True, cwd=paths.REPO)
