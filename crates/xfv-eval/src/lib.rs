@@ -87,14 +87,9 @@ pub enum Error {
         /// OS error.
         source: std::io::Error,
     },
-    /// A plot could not be written.
-    #[error("{}: {reason}", path.display())]
-    Image {
-        /// The file.
-        path: PathBuf,
-        /// Encoder message.
-        reason: String,
-    },
+    /// A results file or plot could not be written (atomically: nothing half-written is left).
+    #[error(transparent)]
+    Write(#[from] xfv_report::Error),
     /// A checkpoint file from a run with other inputs (model, pairs, threshold, options).
     #[error(
         "{}: a checkpoint of an evaluation with other inputs; choose another output folder, or delete the file to start over",

@@ -1,5 +1,6 @@
 //! The results as files: `results.csv` (one row per method x map kind x metric),
-//! `results.json` (everything, curves included) and one PNG plot per map kind x metric.
+//! `results.json` (everything, curves included) and one PNG plot per map kind x metric, each
+//! written atomically.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,10 +37,7 @@ pub fn csv(ev: &Evaluation) -> String {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(xfv_report::write_bytes_atomic(path, bytes)?)
 }
 
 /// Writes `results.csv`, `results.json` (with `extra` merged in at the top level, e.g. the
@@ -87,10 +85,7 @@ pub fn write_all(
                 &curves,
             );
             let p = dir.join(format!("{}_{}.png", metric.name(), kind.name()));
-            img.save(&p).map_err(|e| Error::Image {
-                path: p.clone(),
-                reason: e.to_string(),
-            })?;
+            xfv_report::write_png_atomic(&p, &img)?;
             written.push(p);
         }
     }
