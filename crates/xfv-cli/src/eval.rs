@@ -299,18 +299,19 @@ pub(crate) fn run(g: &GlobalArgs, args: &EvalArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "{:<20} {:<14} {:<10} {:>6} {:>9}",
-        "method", "map", "metric", "pairs", "area (%)"
+        "{:<20} {:<14} {:<10} {:>6} {:>9} {:>11}",
+        "method", "map", "metric", "pairs", "area (%)", "score area"
     )?;
     for c in &ev.curves {
         writeln!(
             out,
-            "{:<20} {:<14} {:<10} {:>6} {:>9.2}",
+            "{:<20} {:<14} {:<10} {:>6} {:>9.2} {:>11.3}",
             c.method.name(),
             c.map.name(),
             c.metric.name(),
             c.pairs,
-            c.area_x100
+            c.area_x100,
+            c.mean_score_area
         )?;
     }
     for t in &ev.timings {

@@ -1,6 +1,7 @@
 //! The results as files: `results.csv` (one row per method x map kind x metric),
-//! `results.json` (everything, curves included) and one PNG plot per map kind x metric, each
-//! written atomically.
+//! `results.json` (everything, curves included) and two PNG plots per map kind x metric
+//! (`<metric>_<map>.png`: accuracy; `score_<metric>_<map>.png`: mean score), each written
+//! atomically.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,17 @@ use crate::perturb::Metric;
 use crate::run::{Evaluation, MapKind};
 use crate::{Error, plot};
 
-/// The CSV table: `method,map,metric,pairs,area_x100,acc_p0,...,acc_p100`.
+/// The CSV table: `method,map,metric,pairs,area_x100,acc_p0,...,acc_p100,mean_score_area,
+/// score_p0,...,score_p100`.
 pub fn csv(ev: &Evaluation) -> String {
     let mut s = String::from("method,map,metric,pairs,area_x100");
     if let Some(c) = ev.curves.first() {
         for r in &c.ratios {
             let _ = write!(s, ",acc_p{r}");
+        }
+        s.push_str(",mean_score_area");
+        for r in &c.ratios {
+            let _ = write!(s, ",score_p{r}");
         }
     }
     s.push('\n');
@@ -30,6 +36,10 @@ pub fn csv(ev: &Evaluation) -> String {
         );
         for a in &c.accuracy {
             let _ = write!(s, ",{a:.4}");
+        }
+        let _ = write!(s, ",{:.4}", c.mean_score_area);
+        for m in &c.mean_score {
+            let _ = write!(s, ",{m:.4}");
         }
         s.push('\n');
     }
@@ -80,13 +90,19 @@ pub fn write_all(
             if curves.is_empty() {
                 continue;
             }
-            let img = plot::accuracy_plot(
-                &format!("{title}: {} of {} maps", metric.name(), kind.name()),
-                &curves,
-            );
-            let p = dir.join(format!("{}_{}.png", metric.name(), kind.name()));
-            xfv_report::write_png_atomic(&p, &img)?;
-            written.push(p);
+            for (series, prefix) in [
+                (plot::Series::Accuracy, ""),
+                (plot::Series::MeanScore, "score_"),
+            ] {
+                let img = plot::curve_plot(
+                    &format!("{title}: {} of {} maps", metric.name(), kind.name()),
+                    &curves,
+                    series,
+                );
+                let p = dir.join(format!("{prefix}{}_{}.png", metric.name(), kind.name()));
+                xfv_report::write_png_atomic(&p, &img)?;
+                written.push(p);
+            }
         }
     }
     Ok(written)

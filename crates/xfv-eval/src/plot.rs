@@ -67,22 +67,56 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), colour: 
     }
 }
 
+/// What a figure plots against P.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Accuracy (%) at the clean threshold, legend with `area_x100`.
+    Accuracy,
+    /// Mean perturbed score, legend with `mean_score_area`; the y range fits the data in steps
+    /// of 0.1 and always holds 0.
+    MeanScore,
+}
+
 /// One figure: accuracy (%) against P (% of pixels), a line per curve, legend `method (area)`.
 pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
+    curve_plot(title, curves, Series::Accuracy)
+}
+
+/// One figure of `series` against P (% of pixels), a line per curve, legend `method (area)`.
+pub fn curve_plot(title: &str, curves: &[&Curve], series: Series) -> RgbImage {
+    let values = |c: &Curve| -> Vec<f64> {
+        let v = match series {
+            Series::Accuracy => &c.accuracy,
+            Series::MeanScore => &c.mean_score,
+        };
+        v.iter()
+            .map(|a| if a.is_finite() { *a } else { 0.0 })
+            .collect()
+    };
+    let (lo, hi) = match series {
+        Series::Accuracy => (0.0, 1.0),
+        Series::MeanScore => {
+            let all: Vec<f64> = curves.iter().flat_map(|c| values(c)).collect();
+            let min = all.iter().copied().fold(0.0_f64, f64::min);
+            let max = all.iter().copied().fold(0.0_f64, f64::max);
+            let lo = (min * 10.0).floor() / 10.0;
+            (lo, ((max * 10.0).ceil() / 10.0).max(lo + 0.1))
+        }
+    };
     let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
     let (pw, ph) = (f64::from(W - LEFT - RIGHT), f64::from(H - TOP - BOTTOM));
-    let to_px = |p: f64, acc: f64| {
+    let to_px = |p: f64, v: f64| {
         (
             f64::from(LEFT) + p / 100.0 * pw,
-            f64::from(TOP) + (1.0 - acc) * ph,
+            f64::from(TOP) + (1.0 - (v.clamp(lo, hi) - lo) / (hi - lo)) * ph,
         )
     };
     let grey = [200, 200, 200];
     let black = [0, 0, 0];
-    // grid and ticks
+    // grid and ticks: P every 10 %, the y axis every tenth of the range (accuracy) or every 0.1
     for i in 0..=10 {
         let v = f64::from(i) * 10.0;
-        let (x, _) = to_px(v, 0.0);
+        let (x, _) = to_px(v, lo);
         line(
             &mut img,
             (x, f64::from(TOP)),
@@ -97,7 +131,11 @@ pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
             &format!("{v:.0}"),
             black,
         );
-        let (_, y) = to_px(0.0, v / 100.0);
+    }
+    let y_ticks = ((hi - lo) * 10.0).round() as i32;
+    for i in 0..=y_ticks {
+        let v = lo + (hi - lo) * f64::from(i) / f64::from(y_ticks.max(1));
+        let (_, y) = to_px(0.0, v);
         line(
             &mut img,
             (f64::from(LEFT), y),
@@ -105,17 +143,15 @@ pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
             grey,
             0,
         );
-        text(
-            &mut img,
-            LEFT - 34,
-            y as u32 - 4,
-            &format!("{v:>3.0}"),
-            black,
-        );
+        let label = match series {
+            Series::Accuracy => format!("{:>3.0}", v * 100.0),
+            Series::MeanScore => format!("{v:>4.1}"),
+        };
+        text(&mut img, LEFT - 40, y as u32 - 4, &label, black);
     }
     // axes
-    line(&mut img, to_px(0.0, 0.0), to_px(100.0, 0.0), black, 0);
-    line(&mut img, to_px(0.0, 0.0), to_px(0.0, 1.0), black, 0);
+    line(&mut img, to_px(0.0, lo), to_px(100.0, lo), black, 0);
+    line(&mut img, to_px(0.0, lo), to_px(0.0, hi), black, 0);
     text(
         &mut img,
         LEFT + (pw as u32) / 2 - 100,
@@ -123,7 +159,11 @@ pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
         "P: % of pixels perturbed",
         black,
     );
-    text(&mut img, 4, TOP - 16, "accuracy (%)", black);
+    let y_label = match series {
+        Series::Accuracy => "accuracy (%)",
+        Series::MeanScore => "mean score vs gallery",
+    };
+    text(&mut img, 4, TOP - 16, y_label, black);
     text(&mut img, LEFT, 10, title, black);
     // curves and legend
     for (k, c) in curves.iter().enumerate() {
@@ -131,8 +171,8 @@ pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
         let pts: Vec<(f64, f64)> = c
             .ratios
             .iter()
-            .zip(&c.accuracy)
-            .map(|(p, a)| to_px(*p, if a.is_finite() { *a } else { 0.0 }))
+            .zip(values(c))
+            .map(|(p, v)| to_px(*p, v))
             .collect();
         for w in pts.windows(2) {
             line(&mut img, w[0], w[1], colour, 1);
@@ -149,11 +189,15 @@ pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
             colour,
             1,
         );
+        let area = match series {
+            Series::Accuracy => format!("{:.1}", c.area_x100),
+            Series::MeanScore => format!("{:.3}", c.mean_score_area),
+        };
         text(
             &mut img,
             lx + 26,
             ly,
-            &format!("{} {:.1}", c.method.display_name(), c.area_x100),
+            &format!("{} {area}", c.method.display_name()),
             black,
         );
     }

@@ -128,6 +128,14 @@ pub struct Curve {
     pub accuracy: Vec<f64>,
     /// Normalised trapezoid area x 100 (%).
     pub area_x100: f64,
+    /// Mean score of the perturbed probes against their galleries at each P: the continuous
+    /// companion of the accuracy, which saturates when the clean scores lie far from the
+    /// threshold. A faithful similarity map makes it fall fast under deletion and rise fast
+    /// under insertion; a faithful dissimilarity map the opposite (deleting what differs makes
+    /// the faces more alike).
+    pub mean_score: Vec<f64>,
+    /// Normalised trapezoid area of `mean_score` (in score units).
+    pub mean_score_area: f64,
 }
 
 /// Time a method took to explain the pairs (maps only, not the curves).
@@ -368,6 +376,10 @@ pub fn evaluate(
         for key in keys {
             let (per_ratio, lab) = &acc[&key];
             let accs: Vec<f64> = per_ratio.iter().map(|s| accuracy(s, lab, theta)).collect();
+            let means: Vec<f64> = per_ratio
+                .iter()
+                .map(|s| s.iter().map(|v| f64::from(*v)).sum::<f64>() / s.len().max(1) as f64)
+                .collect();
             curves.push(Curve {
                 method,
                 map: key.0,
@@ -376,6 +388,8 @@ pub fn evaluate(
                 ratios: options.ratios.clone(),
                 area_x100: area_x100(&options.ratios, &accs),
                 accuracy: accs,
+                mean_score_area: area_x100(&options.ratios, &means) / 100.0,
+                mean_score: means,
             });
         }
     }

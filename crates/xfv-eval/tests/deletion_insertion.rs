@@ -98,6 +98,23 @@ fn curves_flip_at_the_first_ratio() {
             95.0
         };
         assert!((c.area_x100 - area).abs() < 1e-9);
+        // mean scores: deleting pixel (0, 0) turns the probe into [0, 1], which scores 0 against
+        // the genuine gallery [1, 0] and 1 against the impostor gallery [0, 1]
+        let flipped = match (c.map, c.metric) {
+            (MapKind::Similarity, Metric::Deletion)
+            | (MapKind::Dissimilarity, Metric::Insertion) => 0.0,
+            _ => 1.0,
+        };
+        let want: Vec<f64> = (0..=10)
+            .map(|i| if i == 0 { 1.0 - flipped } else { flipped })
+            .collect();
+        assert_eq!(c.mean_score, want, "{:?} {:?}", c.map, c.metric);
+        let area = if flipped == 0.0 { 0.05 } else { 0.95 };
+        assert!(
+            (c.mean_score_area - area).abs() < 1e-9,
+            "{}",
+            c.mean_score_area
+        );
     }
     assert!(ev.curves.iter().any(|c| c.map == MapKind::Dissimilarity));
     // table and plots
@@ -109,12 +126,15 @@ fn curves_flip_at_the_first_ratio() {
         serde_json::json!({"model": "switch"}),
     )
     .expect("write");
-    assert_eq!(files.len(), 2 + 4);
+    assert_eq!(files.len(), 2 + 2 * 4);
     let csv = std::fs::read_to_string(dir.path().join("results.csv")).expect("csv");
     assert!(csv.starts_with("method,map,metric,pairs,area_x100,acc_p0,"));
     assert!(csv.contains("similarity-gradient,similarity,deletion,2,5.00,1.0000,0.0000"));
     let img = image::open(dir.path().join("deletion_similarity.png")).expect("png");
     assert_eq!((img.width(), img.height()), (800, 480));
+    assert!(dir.path().join("score_deletion_dissimilarity.png").exists());
+    let header = csv.lines().next().expect("header");
+    assert!(header.ends_with(",mean_score_area,score_p0,score_p10,score_p20,score_p30,score_p40,score_p50,score_p60,score_p70,score_p80,score_p90,score_p100"), "{header}");
 }
 
 /// An oracle that counts VJPs and can be told to fail them.
