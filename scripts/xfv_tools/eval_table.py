@@ -2,8 +2,9 @@
 
     python -m xfv_tools.eval_table out/eval/*/results.json
 
-First the clean verification per model and pair set, then deletion/insertion areas (%) per
-method, map kind and metric, then explanation time per pair.
+First the clean verification per model and pair set, then deletion/insertion areas (%) of the
+accuracy per method, map kind and metric, then (for runs that record it) the areas of the mean
+perturbed score, then explanation time per pair.
 """
 
 from __future__ import annotations
@@ -13,6 +14,23 @@ import sys
 from pathlib import Path
 
 ORDER = ["fggb", "xssab", "similarity-gradient", "corrrise"]
+#: which way a faithful map moves the mean score: deleting what makes two faces alike lowers it,
+#: deleting what makes them differ raises it; insertion the other way round
+SCORE_BETTER = {
+    ("similarity", "deletion"): "lower better",
+    ("similarity", "insertion"): "higher better",
+    ("dissimilarity", "deletion"): "higher better",
+    ("dissimilarity", "insertion"): "lower better",
+}
+
+
+def cell_keys(r: dict) -> list:
+    return sorted({(c["map"], c["metric"]) for c in r["curves"]}, key=lambda k: (k[0] != "similarity", k[1]))
+
+
+def find(r: dict, method: str, mp: str, metric: str) -> dict | None:
+    c = [c for c in r["curves"] if c["method"] == method and c["map"] == mp and c["metric"] == metric]
+    return c[0] if c else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,16 +48,32 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | pair set | maps (pairs) | metric | " + " | ".join(ORDER) + " |")
     print("|---|---|---|---|" + "---|" * len(ORDER))
     for p, r in runs:
-        keys = sorted({(c["map"], c["metric"]) for c in r["curves"]}, key=lambda k: (k[0] != "similarity", k[1]))
-        for mp, metric in keys:
+        for mp, metric in cell_keys(r):
             cells, n = [], 0
             for m in ORDER:
-                c = [c for c in r["curves"] if c["method"] == m and c["map"] == mp and c["metric"] == metric]
-                cells.append(f"{c[0]['area_x100']:.2f}" if c else "-")
-                n = c[0]["pairs"] if c else n
+                c = find(r, m, mp, metric)
+                cells.append(f"{c['area_x100']:.2f}" if c else "-")
+                n = c["pairs"] if c else n
             arrow = "lower better" if metric == "deletion" else "higher better"
             print(f"| {r['model']} | {Path(r['pairs_file']).stem} | {mp} ({n}) | {metric} ({arrow}) | " + " | ".join(cells) + " |")
     print()
+    scored = [(p, r) for p, r in runs if any("mean_score_area" in c for c in r["curves"])]
+    if scored:
+        print("| model | pair set | maps (pairs) | mean score area | clean | " + " | ".join(ORDER) + " |")
+        print("|---|---|---|---|---|" + "---|" * len(ORDER))
+        for p, r in scored:
+            for mp, metric in cell_keys(r):
+                cells, n, clean = [], 0, "-"
+                for m in ORDER:
+                    c = find(r, m, mp, metric)
+                    cells.append(f"{c['mean_score_area']:.3f}" if c and "mean_score_area" in c else "-")
+                    if c and "mean_score" in c:
+                        n = c["pairs"]
+                        # the clean probe's mean score: P = 0 of deletion (P = 100 of insertion)
+                        clean = f"{c['mean_score'][0 if metric == 'deletion' else -1]:.3f}"
+                print(f"| {r['model']} | {Path(r['pairs_file']).stem} | {mp} ({n}) | {metric} "
+                      f"({SCORE_BETTER[(mp, metric)]}) | {clean} | " + " | ".join(cells) + " |")
+        print()
     print("| model | pair set | " + " | ".join(f"{m} (ms/pair)" for m in ORDER) + " | wall (s) | load start -> end |")
     print("|---|---|" + "---|" * len(ORDER) + "---|---|")
     for p, r in runs:
