@@ -170,13 +170,21 @@ impl Oracle for Counting {
     }
 }
 
-#[test]
-fn a_stopped_run_resumes_from_its_checkpoint_with_the_same_curves() {
+/// The probe, a copy of it, and the impostor gallery (marked at pixel (1, 1)).
+fn switch_images() -> Vec<Array3<f32>> {
     let probe = Array3::<f32>::from_elem((3, 4, 4), 0.2);
     let mut gallery_b = Array3::<f32>::from_elem((3, 4, 4), 0.2);
     gallery_b[[0, 1, 1]] = 0.5;
-    let tensors = vec![probe.clone(), probe.clone(), gallery_b];
-    let pair = |a, b, genuine| IndexPair { a, b, genuine };
+    vec![probe.clone(), probe, gallery_b]
+}
+
+fn pair(a: usize, b: usize, genuine: bool) -> IndexPair {
+    IndexPair { a, b, genuine }
+}
+
+#[test]
+fn a_stopped_run_resumes_from_its_checkpoint_with_the_same_curves() {
+    let tensors = switch_images();
     let pairs = [
         pair(0, 1, true),
         pair(1, 0, true),
@@ -245,11 +253,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_with_the_same_curves() {
 /// those of a run over both kinds.
 #[test]
 fn maps_filter_explains_only_the_pairs_of_the_kinds_asked_for() {
-    let probe = Array3::<f32>::from_elem((3, 4, 4), 0.2);
-    let mut gallery_b = Array3::<f32>::from_elem((3, 4, 4), 0.2);
-    gallery_b[[0, 1, 1]] = 0.5;
-    let tensors = vec![probe.clone(), probe.clone(), gallery_b];
-    let pair = |a, b, genuine| IndexPair { a, b, genuine };
+    let tensors = switch_images();
     let pairs = [
         pair(0, 1, true),
         pair(1, 0, true),
