@@ -1,4 +1,4 @@
-//! Accuracy-vs-P line plots drawn straight onto an RGB image: axes with ticks and labels, one
+//! Accuracy- and mean-score-vs-P line plots drawn straight onto an RGB image: axes with ticks and labels, one
 //! coloured line per method, a legend with each method's area. Text is the public-domain 8x8
 //! bitmap font of `font8x8` (ASCII).
 
@@ -75,11 +75,6 @@ pub enum Series {
     /// Mean perturbed score, legend with `mean_score_area`; the y range fits the data in steps
     /// of 0.1 and always holds 0.
     MeanScore,
-}
-
-/// One figure: accuracy (%) against P (% of pixels), a line per curve, legend `method (area)`.
-pub fn accuracy_plot(title: &str, curves: &[&Curve]) -> RgbImage {
-    curve_plot(title, curves, Series::Accuracy)
 }
 
 /// One figure of `series` against P (% of pixels), a line per curve, legend `method (area)`.

@@ -249,6 +249,20 @@ pub fn evaluate(
         threshold: theta,
     };
     let black = oracle.black();
+    // The pairs scored, each with its selected map kinds (the same for every method), grouped by
+    // probe, so a probe's per-image work (FGGB's gradients, CorrRISE's masked embeddings) is
+    // done once and dropped when its last pair is done: only the probe's maps are ever needed
+    // (the gallery is never perturbed).
+    let mut order: Vec<(usize, Vec<MapKind>)> = (0..pairs.len())
+        .filter_map(|pi| {
+            let kinds: Vec<MapKind> = kinds_for(&pairs[pi], scores[pi] >= theta, options.selection)
+                .into_iter()
+                .filter(|k| options.maps.contains(k))
+                .collect();
+            (!kinds.is_empty()).then_some((pi, kinds))
+        })
+        .collect();
+    order.sort_by_key(|(pi, _)| pairs[*pi].a);
     let mut curves = Vec::new();
     let mut timings = Vec::new();
     for &method in &options.methods {
@@ -259,27 +273,13 @@ pub fn evaluate(
         };
         // (kind, metric) -> per ratio: scores; plus labels
         let mut acc: HashMap<(MapKind, Metric), Scores> = HashMap::new();
-        // Pairs run grouped by probe, so a probe's per-image work (FGGB's gradients, CorrRISE's
-        // masked embeddings) is done once and dropped when its last pair is done: only the
-        // probe's maps are ever needed (the gallery is never perturbed).
-        let mut order: Vec<usize> = (0..pairs.len()).collect();
-        order.sort_by_key(|&i| pairs[i].a);
         let mut fggb: Option<(usize, ImageGradients)> = None;
         let mut masked: Option<(usize, Array2<f32>)> = None;
-        // the pairs this evaluation scores, with their map kinds
-        order.retain(|&pi| {
-            kinds_for(&pairs[pi], scores[pi] >= theta, options.selection)
-                .iter()
-                .any(|k| options.maps.contains(k))
-        });
         let mut explain_s = 0.0;
         let mut explained = 0usize;
-        for (done, &pi) in order.iter().enumerate() {
+        for (done, (pi, kinds)) in order.iter().enumerate() {
+            let (pi, kinds) = (*pi, kinds.as_slice());
             let p = &pairs[pi];
-            let kinds: Vec<MapKind> = kinds_for(p, scores[pi] >= theta, options.selection)
-                .into_iter()
-                .filter(|k| options.maps.contains(k))
-                .collect();
             progress(&format!(
                 "{}: pair {}/{}",
                 method.name(),
@@ -328,7 +328,7 @@ pub fn evaluate(
                     explain_s += took;
                     explained += 1;
                     let mut entries = Vec::new();
-                    for kind in kinds {
+                    for &kind in kinds {
                         let map = match kind {
                             MapKind::Similarity => &maps.similarity,
                             MapKind::Dissimilarity => &maps.dissimilarity,
