@@ -176,7 +176,7 @@ impl Verifier {
         let manifest = self.pre.manifest().clone();
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(batch.max(1)) {
-            let mut slots: Vec<Result<(CropOrigin, ndarray::Array3<f32>), Error>> = chunk
+            let slots: Vec<Result<(CropOrigin, ndarray::Array3<f32>), Error>> = chunk
                 .iter()
                 .map(|p| {
                     let face = self.pre.prepare(p.as_ref(), self.mode)?;
@@ -194,7 +194,11 @@ impl Verifier {
                     stack(Axis(0), &views).map_err(|_| xfv_preprocess::Error::ShapeMismatch {
                         tensor: "image batch".into(),
                         expected: views[0].shape().to_vec(),
-                        got: vec![views.len()],
+                        got: views
+                            .iter()
+                            .map(|v| v.shape().to_vec())
+                            .find(|s| s != views[0].shape())
+                            .unwrap_or_default(),
                     })?;
                 let emb = self.model.embed(stacked.view())?;
                 if emb.values.nrows() != views.len() {
@@ -208,7 +212,7 @@ impl Verifier {
                 rows = emb.values.outer_iter().map(|r| r.to_vec()).collect();
             }
             let mut rows = rows.into_iter();
-            for slot in slots.drain(..) {
+            for slot in slots {
                 out.push(slot.map(|(origin, _)| ImageEmbedding {
                     embedding: rows.next().unwrap_or_default(),
                     origin,
