@@ -41,11 +41,14 @@ def person_of(path: str) -> str:
     return Path(path).parent.name
 
 
-def normalised(e: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; NaN rows (images that failed) stay NaN."""
+def cosines(e: np.ndarray) -> np.ndarray:
+    """`[N, N]` cosine of every two rows of `e` (in float64); a NaN row (an image that failed)
+    gives NaN."""
+    e = e.astype(np.float64)
     n = np.linalg.norm(e, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return e / n
+        u = e / n
+    return u @ u.T
 
 
 def hardest_impostors(
@@ -60,12 +63,11 @@ def hardest_impostors(
     out), taken greedily from the top with at most `per_people` pairs per two people and
     `per_image` pairs per image. Ties go by image order. Each pair: `a` < `b` in image order,
     `mean` and per-model `scores`."""
-    unit = {m: normalised(e.astype(np.float64)) for m, e in embeddings.items()}
     ok = np.ones(len(images), dtype=bool)
-    for e in unit.values():
+    for e in embeddings.values():
         ok &= ~np.isnan(e).any(axis=1)
     people = np.array([person_of(p) for p in images])
-    sims = {m: e @ e.T for m, e in unit.items()}
+    sims = {m: cosines(e) for m, e in embeddings.items()}
     mean = sum(sims.values()) / len(sims)
     i, j = np.triu_indices(len(images), k=1)
     keep = ok[i] & ok[j] & (people[i] != people[j])
@@ -142,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(args.out, interleave(genuine, [(h["a"], h["b"], 0) for h in hard]))
     # how the chosen impostors compare with the random ones
     index = {p: k for k, p in enumerate(images)}
-    unit = {m: normalised(e) for m, e in emb.items()}
-    random_imp = {m: [float(unit[m][index[a]] @ unit[m][index[b]])
+    sims = {m: cosines(e) for m, e in emb.items()}
+    random_imp = {m: [float(sims[m][index[a], index[b]])
                       for a, b, lab in rows if lab == "0" and a in index and b in index]
                   for m in models}
     summary = {
